@@ -48,19 +48,19 @@ class Data:
     noisy_labels: int  # how many training class labels label noise changed
 
 
-def _download(make):
+def _download(make, source):
     socket.setdefaulttimeout(15)  # offline, fail in seconds instead of hanging on a mirror
     try:
         make()
     except Exception as e:
-        raise DataError(f'could not download it ({type(e).__name__}); put the files in --data-dir by hand') from None
+        raise DataError(f'could not download it ({type(e).__name__}); get {source} and unpack it into --data-dir') from None
 
 
 def load_cifar(name, root):
     folder, train_files, test_files, key = CIFAR_FOLDERS[name]
     cls = torchvision.datasets.CIFAR10 if name == 'cifar10' else torchvision.datasets.CIFAR100
     if not os.path.isdir(os.path.join(root, folder)):
-        _download(lambda: cls(root, download=True))
+        _download(lambda: cls(root, download=True), cls.url)
 
     def read(files):  # the pickle batches that torchvision downloads: data (n, 3072) uint8, labels list
         xs, ys = [], []
@@ -85,7 +85,8 @@ def load_fashion_mnist(root):
         try:
             ds = torchvision.datasets.FashionMNIST(root, train=train, download=False)
         except RuntimeError:  # not found: try the internet
-            _download(lambda: torchvision.datasets.FashionMNIST(root, train=train, download=True))
+            _download(lambda: torchvision.datasets.FashionMNIST(root, train=train, download=True),
+                      'the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)')
             ds = torchvision.datasets.FashionMNIST(root, train=train, download=False)
         splits.append((ds.data.unsqueeze(1), ds.targets.long()))  # (N, 1, 28, 28) uint8
     return splits[0], splits[1], 10
@@ -101,7 +102,7 @@ def make_fake(like, seed=0):
 
     def split(n):
         y = torch.randint(classes, (n,), generator=g)
-        x = 128 + 30 * templates[y] + 60 * torch.randn(n, channels, size, size, generator=g)
+        x = 128 + 20 * templates[y] + 70 * torch.randn(n, channels, size, size, generator=g)
         return x.clamp(0, 255).to(torch.uint8), y
     return split(n_train), split(n_test), classes
 

@@ -34,7 +34,8 @@ class GradReverse(torch.autograd.Function):
 
 def grad_reverse(z, lam):
     """GRL_λ(z); lam is a float or a 0-d tensor (train.py keeps it a device tensor, checked λ >= 0)."""
-    return GradReverse.apply(z, torch.as_tensor(lam, dtype=torch.float32, device=z.device))
+    lam = lam if torch.is_tensor(lam) else torch.tensor(lam, dtype=torch.float64, device=z.device)  # exact λ
+    return GradReverse.apply(z, lam)
 
 
 def output_regularizer(logits, r):
@@ -44,7 +45,7 @@ def output_regularizer(logits, r):
     Computed as logsumexp over all K logits minus logsumexp over the K-1 wrong ones, which equals
     -log(1 - p̂_r) exactly and never takes log(0): the numerically safe form of clamping 1 - p̂_r.
     """
-    logits = logits.float()  # (B, K); bf16 would round 1 - p̂_r to 0 long before fp32 does
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (B, K); bf16 rounds 1 - p̂_r to 0 early
     assert logits.shape[1] >= 2, 'the regularizer needs K >= 2 random labels'
     is_r = torch.nn.functional.one_hot(r, logits.shape[1]).bool()  # (B, K)
     others = logits.masked_fill(is_r, float('-inf'))

@@ -1,0 +1,118 @@
+"""Bad input fails fast with one line and exit code 2; a run killed at any moment resumes to the same result."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import data
+import train
+from conftest import ROOT, TINY, write_cifar
+
+BAD = {  # name: extra arguments (after TINY, so they override it)
+    'unknown dataset': ['--dataset', 'imagenet'],
+    'unknown model': ['--model', 'vgg'],
+    'unknown head layout': ['--rlp-head', 'diagonal'],
+    'unknown taps': ['--taps', 'some'],
+    'unknown unlearning': ['--unlearn', 'yes'],
+    'unknown lam schedule': ['--lam-schedule', 'fast'],
+    'unknown flag': ['--learning-rate', '0.1'],
+    'K = 1': ['--random-labels', '1'],
+    'K = 0': ['--random-labels', '0'],
+    'negative lam': ['--lam', '-1'],
+    'nan lam': ['--lam', 'nan'],
+    'infinite lam': ['--lam', 'inf'],
+    'zero epochs': ['--epochs', '0'],
+    'epochs not a number': ['--epochs', 'ten'],
+    'zero batch size': ['--batch-size', '0'],
+    'negative batch size': ['--batch-size', '-5'],
+    'zero subset': ['--subset', '0'],
+    'subset larger than dataset': ['--subset', '60001'],
+    'test subset larger than dataset': ['--test-subset', '10001'],
+    'zero lr': ['--lr', '0'],
+    'nan lr': ['--lr', 'nan'],
+    'negative weight decay': ['--weight-decay', '-1e-4'],
+    'dropout 1': ['--dropout', '1'],
+    'label smoothing above 1': ['--label-smoothing', '1.5'],
+    'label noise above 1': ['--label-noise', '1.5'],
+    'negative label noise': ['--label-noise', '-0.1'],
+}
+
+
+def assert_one_line_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count('\n') == 1 and 'Traceback' not in err and err.startswith('train.py: error: '), err
+    return err
+
+
+@pytest.mark.parametrize('name', BAD)
+def test_bad_flag_is_one_line_and_exit_2(name, tmp_path, capsys):
+    err = assert_one_line_exit_2([*TINY, '--out', str(tmp_path), *BAD[name]], capsys)
+    flag = next(a for a in BAD[name] if a.startswith('--'))
+    assert flag in err or 'invalid choice' in err or 'unrecognized' in err, err
+
+
+def test_unwritable_output_dir(tmp_path, capsys):
+    (tmp_path / 'file').write_text('')
+    assert '--out' in assert_one_line_exit_2([*TINY, '--out', str(tmp_path / 'file' / 'run')], capsys)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a GPU is visible')
+def test_cuda_without_a_gpu(tmp_path, capsys):
+    assert '--device cuda' in assert_one_line_exit_2([*TINY, '--out', str(tmp_path), '--device', 'cuda'], capsys)
+
+
+def test_missing_dataset_offline(tmp_path, capsys, monkeypatch, no_debian_fashion_mnist):
+    monkeypatch.setattr(data, '_download', lambda make, source: (_ for _ in ()).throw(data.DataError(f'no internet; get {source}')))
+    for name in ('cifar10', 'cifar100', 'fashion-mnist'):
+        err = assert_one_line_exit_2(['--dataset', name, '--data-dir', str(tmp_path / 'empty'), '--out', str(tmp_path / name)], capsys)
+        assert f'--dataset {name}' in err
+
+
+def test_corrupt_dataset(tmp_path, capsys):
+    write_cifar(tmp_path, 'cifar100')
+    (tmp_path / 'cifar-100-python' / 'test').write_bytes(b'not a pickle')
+    assert 'corrupt' in assert_one_line_exit_2(['--dataset', 'cifar100', '--data-dir', str(tmp_path), '--out', str(tmp_path / 'r')], capsys)
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path, capsys):
+    train.main([*TINY, '--epochs', '1', '--out', str(tmp_path)])
+    os.remove(tmp_path / 'results.json')
+    assert 'different run' in assert_one_line_exit_2([*TINY, '--epochs', '1', '--lam', '2', '--out', str(tmp_path)], capsys)
+
+
+def test_command_line_error_has_no_traceback(tmp_path):
+    p = subprocess.run([sys.executable, 'train.py', '--lam', '-1', '--out', str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count('\n') == 1 and '--lam' in p.stderr and 'Traceback' not in p.stderr
+
+
+def final_numbers(out):
+    with open(os.path.join(out, 'results.json')) as f:
+        r = json.load(f)
+    strip = lambda h: {k: v for k, v in h.items() if k not in ('seconds', 'images_per_s')}
+    return [strip(h) for h in r['history']], strip(r['final'])
+
+
+def test_sigkill_at_random_moments_resumes_to_the_same_numbers(tmp_path):
+    argv = [sys.executable, 'train.py', *TINY, '--epochs', '6', '--augment', '--dropout', '0.2', '--taps', 'all',
+            '--unlearn', 'grl', '--lam-schedule', 'dann']
+    subprocess.run([*argv, '--out', str(tmp_path / 'whole')], cwd=ROOT, check=True, capture_output=True)
+    rng, killed, out = random.Random(0), 0, tmp_path / 'killed'
+    for attempt in range(12):
+        p = subprocess.Popen([*argv, '--out', str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt < 4:  # kill four times, at a random moment (start-up, mid-epoch, mid-checkpoint ...)
+            time.sleep(rng.uniform(1.0, 6.0))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                killed += 1
+        p.wait()
+        if (out / 'results.json').exists():
+            break
+    assert killed >= 2 and final_numbers(out) == final_numbers(tmp_path / 'whole')
