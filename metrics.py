@@ -16,7 +16,6 @@ fresh head can still read r from them.   Usage: python metrics.py probe RUN_DIR 
 Capacity caveat (Cover 1965): a linear head on D features fits about 2D random binary labels whatever the
 network memorized, so every accuracy is reported with the samples per head and D.
 """
-import argparse
 import json
 import math
 import os
@@ -42,9 +41,9 @@ def wilson_interval(acc, n, z=1.96):
     return [max(0.0, center - half), min(1.0, center + half)]
 
 
-def autocast(device):
+def autocast(device, bf16=True):
     """bf16 autocast on CUDA (what it buys: tensor-core matmuls, half the activation bytes); fp32 on CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda')
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda')
 
 
 @torch.no_grad()
@@ -54,7 +53,7 @@ def evaluate(model, loader, cfg):
     model.eval()
     sums, n = None, 0
     for x, y, r in loader:
-        with autocast(x.device):
+        with autocast(x.device, cfg.bf16):
             terms, logits, rand_logits = losses(model, x, y, r, cfg.unlearn, cfg.lam, cfg.unlearn_taps, cfg.label_smoothing)
         batch = {f'loss_{k}': v * len(y) for k, v in terms.items() if k != 'total'}
         batch['acc'] = (logits.argmax(1) == y).sum()
@@ -73,7 +72,7 @@ def extract_features(model, loader):
     model.eval()
     feats, ys, rs = {}, [], []
     for x, y, r in loader:
-        with autocast(x.device):
+        with autocast(x.device, bf16=False):
             for tap, z in model(x).features.items():
                 feats.setdefault(tap, []).append(z.float())
         ys.append(y)
@@ -128,7 +127,8 @@ def probe_run(run_dir):
     if results['status'] != 'done':
         out = {'status': results['status']}  # a diverged network has nothing left to probe
     else:
-        cfg = argparse.Namespace(**{**results['config'], 'device': 'auto'})  # probe wherever we are
+        cfg = train.build_parser().parse_args([])  # defaults for options newer than the run
+        vars(cfg).update(results['config'], device='auto')  # probe wherever we are
         data, model, device = train.setup(cfg)
         model.load_state_dict(torch.load(os.path.join(run_dir, 'checkpoint.pt'), map_location=device)['model'])
         train_loader, test_loader = train.eval_loaders(data, cfg, device)

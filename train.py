@@ -64,6 +64,7 @@ def build_parser():
     p.add_argument('--out', default='runs/default')
     p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
     p.add_argument('--compile', action=argparse.BooleanOptionalAction, default=False, help='torch.compile the step')
+    p.add_argument('--bf16', action=argparse.BooleanOptionalAction, default=True, help='bf16 autocast on CUDA (--no-bf16: fp32)')
     return p
 
 
@@ -138,7 +139,7 @@ def lam_at(progress, cfg):
 
 def forward_step(model, x, y, r, cfg, lam):
     """Loss to minimize and a vector of batch statistics (kept on the device): loss terms, correct counts."""
-    with autocast(x.device):
+    with autocast(x.device, cfg.bf16):
         terms, logits, rand_logits = losses(model, x, y, r, cfg.unlearn, lam, cfg.unlearn_taps, cfg.label_smoothing)
     counts = [(logits.argmax(1) == y).sum()] + [(l.argmax(1) == r).sum() for l in rand_logits.values()]
     stats = torch.stack([terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')] + [c.float() for c in counts])
