@@ -27,8 +27,8 @@ bench: $(ENV)
 # --- the four studies, one target per dataset -------------------------------------------------------------
 # Each calls `make study` with its dataset, network, epochs, extra train.py flags and λ grids.
 quick:
-	@$(MAKE) --no-print-directory study STUDY=quick DATA=fashion-mnist MODEL=$(or $(MODEL),cnn) EPOCHS=$(or $(EPOCHS),10) \
-	  EXTRA='--subset 4000 --test-subset 2000 --batch-size 128 --lr 0.1' GRL_LAMS='0.1 1 10' REG_LAMS='1 10 100'
+	@$(MAKE) --no-print-directory study STUDY=quick DATA=fashion-mnist MODEL=$(or $(MODEL),cnn) EPOCHS=$(or $(EPOCHS),12) \
+	  EXTRA='--subset 4000 --test-subset 1000 --batch-size 64 --lr 0.1 --rlp-head shared' GRL_LAMS='0.1 1 10' REG_LAMS='1 10 100'
 
 fashion-mnist:
 	@$(MAKE) --no-print-directory study STUDY=fashion-mnist DATA=fashion-mnist MODEL=$(or $(MODEL),wrn16_4) EPOCHS=$(or $(EPOCHS),15) \

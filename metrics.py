@@ -11,7 +11,8 @@ binomial proportion. On held-out test samples the same heads must sit at 1/K (th
 Post-hoc probe (Sec. 6 of our spec): freeze a trained network, fit fresh heads on each tap's features of
 the training set until the fit stops improving, and report the same numbers. It works on any checkpoint,
 and it tells removal from hiding: after unlearning, the online head may lag the moving features while a
-fresh head can still read r from them.   Usage: python metrics.py probe RUN_DIR  (writes RUN_DIR/probe.json)
+fresh head can still read r from them. The same probe on the run's network at initialization (`at_init`)
+measures what head capacity alone reads from features that learned nothing: the floor to compare with.   Usage: python metrics.py probe RUN_DIR  (writes RUN_DIR/probe.json)
 
 Capacity caveat (Cover 1965): a linear head on D features fits about 2D random binary labels whatever the
 network memorized, so every accuracy is reported with the samples per head and D.
@@ -80,7 +81,7 @@ def extract_features(model, loader):
     return {t: torch.cat(v) for t, v in feats.items()}, torch.cat(ys), torch.cat(rs)
 
 
-def fit_probe(z, y, r, num_classes, K, layout, max_steps=3000, patience=200, lr=1e-2):
+def fit_probe(z, y, r, num_classes, K, layout, max_steps=2000, patience=100, lr=1e-2):
     """Fit a fresh head on frozen features z (N, D) by full-batch Adam until the training random-label
     accuracy has not improved for `patience` steps. Returns the head, the feature scaling and the steps."""
     mean, std = z.mean(0), z.std(0) + 1e-6  # standardize: one learning rate suits every tap
@@ -129,10 +130,12 @@ def probe_run(run_dir):
     else:
         cfg = train.build_parser().parse_args([])  # defaults for options newer than the run
         vars(cfg).update(results['config'], device='auto')  # probe wherever we are
-        data, model, device = train.setup(cfg)
-        model.load_state_dict(torch.load(os.path.join(run_dir, 'checkpoint.pt'), map_location=device)['model'])
+        data, model, device = train.setup(cfg)  # seeded: the very network the run started from
         train_loader, test_loader = train.eval_loaders(data, cfg, device)
-        out = {'status': 'done', **probe(model, train_loader, test_loader, data.num_classes, cfg.random_labels, cfg.rlp_head)}
+        args = (train_loader, test_loader, data.num_classes, cfg.random_labels, cfg.rlp_head)
+        at_init = probe(model, *args)  # capacity control: what a fresh head reads from features that learned nothing
+        model.load_state_dict(torch.load(os.path.join(run_dir, 'checkpoint.pt'), map_location=device)['model'])
+        out = {'status': 'done', **probe(model, *args), 'at_init': at_init}
     train.write_json(os.path.join(run_dir, 'probe.json'), out)
     return out
 

@@ -62,11 +62,11 @@ def resnet18(in_channels):
     return stem, [net.layer1, net.layer2, net.layer3, net.layer4], nn.Identity()
 
 
-def cnn(in_channels, widths=(32, 64, 128)):
+def cnn(in_channels, widths=(16, 32, 64)):
     stages, cin = [], in_channels
     for i, width in enumerate(widths):
         pool = [nn.MaxPool2d(2)] if i > 0 else []
-        stages.append(nn.Sequential(*pool, conv_bn_relu(cin, width)))  # one conv a stage: fast on 2 CPU cores
+        stages.append(nn.Sequential(*pool, conv_bn_relu(cin, width), conv_bn_relu(width, width)))  # thin: fast on 2 cores
         cin = width
     return nn.Identity(), stages, nn.Identity()
 

@@ -47,7 +47,7 @@ def output_regularizer(logits, r):
     """
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (B, K); bf16 rounds 1 - p̂_r to 0 early
     assert logits.shape[1] >= 2, 'the regularizer needs K >= 2 random labels'
-    is_r = torch.nn.functional.one_hot(r, logits.shape[1]).bool()  # (B, K)
+    is_r = torch.arange(logits.shape[1], device=r.device) == r[:, None]  # (B, K); one_hot may sync to check r
     others = logits.masked_fill(is_r, float('-inf'))
     return (torch.logsumexp(logits, 1) - torch.logsumexp(others, 1)).mean()
 

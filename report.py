@@ -115,8 +115,10 @@ def depth_table(runs, folder):
     present = [r for r in ('none', 'all') if r in runs]
     taps = list(runs[present[0]][0]['final']['rand_acc'])
     capacity = runs[present[0]][0]['final']['head_capacity']
-    rows = ['| tap | D (2D: Cover capacity) | samples per head | ' + ' | '.join(f'{REGULARIZER_NAMES[r]}: online head | {REGULARIZER_NAMES[r]}: probe' for r in present) + ' |',
-            '|---|---|---|' + '---|---|' * len(present)]
+    rows = ['| tap | D (2D: Cover capacity) | samples per head | probe at initialization (capacity floor) | '
+            + ' | '.join(f'{REGULARIZER_NAMES[r]}: online head | {REGULARIZER_NAMES[r]}: probe' for r in present) + ' |',
+            '|---|---|---|---|' + '---|---|' * len(present)]
+    floor = lambda t: fmt(values(runs['none'], lambda x: x.get('probe', {}).get('at_init', {}).get('rand_acc', {}).get(t)))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for run in present:
         online = [mean(values(runs[run], lambda r, t=t: r['final']['rand_acc'][t])) for t in taps]
@@ -127,7 +129,9 @@ def depth_table(runs, folder):
     for t in taps:
         cells = ' | '.join(f'{fmt(values(runs[r], lambda x: x["final"]["rand_acc"][t]))} | '
                            f'{fmt(values(runs[r], lambda x: x.get("probe", {}).get("rand_acc", {}).get(t)))}' for r in present)
-        rows.append(f'| {t} | {capacity[t]["dim"]} ({capacity[t]["cover_2d"]}) | {capacity[t]["samples_per_head"]:.0f} | {cells} |')
+        rows.append(f'| {t} | {capacity[t]["dim"]} ({capacity[t]["cover_2d"]}) | {capacity[t]["samples_per_head"]:.0f} | {floor(t)} | {cells} |')
+    floors = [mean(values(runs['none'], lambda r, t=t: r.get('probe', {}).get('at_init', {}).get('rand_acc', {}).get(t))) for t in taps]
+    ax.plot(range(len(taps)), [100 * a for a in floors], 'x:', color='gray', label='probe at initialization (capacity floor)')
     ax.axhline(100 / runs[present[0]][0]['config']['random_labels'], color='gray', lw=0.8, label='chance 1/K')
     ax.set_xticks(range(len(taps)), taps)
     ax.set(xlabel='tap (input side → output side)', ylabel='random-label accuracy, train (%)', title='memorization by depth')
@@ -152,8 +156,10 @@ def unlearning(runs, folder, mechanism):
                     f'| {fmt(test)} | {status(seeds)} |')
         for key, xs in zip(curves, (online, probed, test)):
             curves[key].append(mean(xs))
+    floor = mean(values(runs['none'], lambda r: r.get('probe', {}).get('at_init', {}).get('rand_acc', {}).get('penultimate')))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     x = range(len(sweep))
+    ax.axhline(100 * floor, color='gray', ls=':', label='probe at initialization (capacity floor)')
     for (label, ys), style in zip(curves.items(), ('o-', 's--', '^:')):
         ax.plot(x, [100 * y for y in ys], style, label=label)
     for i, (_, name) in enumerate(sweep):
@@ -165,6 +171,8 @@ def unlearning(runs, folder, mechanism):
            title=f'unlearning with {"gradient reversal" if mechanism == "grl" else "the output regularizer"}')
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    rows.append(f'\nCapacity floor: a fresh probe on the network at initialization reads {fmt([floor] if floor == floor else [])} '
+                'at the penultimate tap.')
     return '\n'.join(rows), save(fig, folder, f'unlearning-{mechanism}.png')
 
 

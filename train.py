@@ -155,108 +155,134 @@ def environment(device):
     return {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'device': name, 'git_commit': commit}
 
 
+class Diverged(Exception):
+    """The loss became NaN or infinite: the run stops and is recorded as diverged."""
+
+
+def make_optimizer(model, cfg, device):
+    """SGD with Nesterov momentum; weight decay on f and g, never on the random-label heads (their capacity is
+    what we measure)."""
+    heads = list(model.rand_heads.parameters())
+    body = [p for name, p in model.named_parameters() if not name.startswith('rand_heads.')]
+    return torch.optim.SGD([{'params': body, 'weight_decay': cfg.weight_decay}, {'params': heads, 'weight_decay': 0.0}],
+                           lr=cfg.lr, momentum=0.9, nesterov=True, fused=device.type == 'cuda')
+
+
+def save_checkpoint(path, model, opt, loader, history, config):
+    """Everything a resumed run needs to continue bit for bit: weights, optimizer, data order, RNG states."""
+    cuda = next(model.parameters()).is_cuda
+    state = {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'loader': loader.state_dict(),
+             'rng_cpu': torch.get_rng_state(), 'rng_cuda': torch.cuda.get_rng_state() if cuda else None,
+             'history': history, 'config': config}
+    torch.save(state, path + '.tmp')
+    os.replace(path + '.tmp', path)  # atomic: a kill loses at most the current epoch
+
+
+def load_checkpoint(path, model, opt, loader, config):
+    """Restore a checkpoint of this same run; returns its history. A checkpoint of another run is refused."""
+    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
+    same = lambda c: {k: v for k, v in c.items() if k not in ('out', 'device', 'compile', 'data_dir')}
+    if same(ckpt['config']) != same(config):
+        print(f'train.py: error: --out {config["out"]} holds a checkpoint of a different run; use another --out', file=sys.stderr)
+        sys.exit(2)
+    model.load_state_dict(ckpt['model'])
+    opt.load_state_dict(ckpt['optimizer'])
+    loader.load_state_dict(ckpt['loader'])
+    torch.set_rng_state(ckpt['rng_cpu'])
+    if ckpt['rng_cuda'] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(ckpt['rng_cuda'])
+    print(f'resumed from {path} after epoch {len(ckpt["history"])}')
+    return ckpt['history']
+
+
+def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
+    """One pass over the training set; returns the online statistics and the number of images seen."""
+    device, steps_per_epoch = lam.device, len(loader)
+    total_steps, sync_every = cfg.epochs * steps_per_epoch, (SYNC_EVERY_CUDA if lam.is_cuda else 1)
+    sums, seen = torch.zeros(4 + len(taps), device=device), 0
+    model.train()
+    bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=None)
+    for i, (x, y, r) in enumerate(bar):
+        step = (epoch - 1) * steps_per_epoch + i
+        for group in opt.param_groups:
+            group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
+        lam.fill_(lam_at(step / total_steps, cfg))
+        loss, stats = step_fn(model, x, y, r, cfg, lam)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sums += stats
+        seen += len(y)
+        if (i + 1) % sync_every == 0 or i + 1 == steps_per_epoch:
+            mean_losses = (sums[:3] / seen).tolist()  # the only sync: a NaN in any step makes these NaN
+            if not all(map(math.isfinite, mean_losses)):
+                raise Diverged(f'non-finite loss at step {step}: ' + ', '.join(f'{k} {v}' for k, v in zip(('class', 'rnd', 'unlearn'), mean_losses)))
+            bar.set_postfix(loss=f'{mean_losses[0]:.3f}')
+    sums = [v / seen for v in sums.tolist()]
+    return {'loss_class': sums[0], 'loss_rnd': sums[1], 'loss_unlearn': sums[2], 'train_acc': sums[3],
+            'rand_acc': dict(zip(taps, sums[4:]))}, seen
+
+
+def final_metrics(model, train_eval, test_eval, history, cfg, num_classes):
+    """The metric after the last epoch: a full pass over the training set (eval mode, no augmentation)."""
+    train, test, K = evaluate(model, train_eval, cfg), evaluate(model, test_eval, cfg), cfg.random_labels
+    per_head = train['n'] / (num_classes if cfg.rlp_head == 'per-class' else 1)
+    return {'epoch': cfg.epochs, 'lr': history[-1]['lr'], 'lam': history[-1]['lam'],
+            **{k: train[k] for k in ('loss_class', 'loss_rnd', 'loss_unlearn')},
+            'train_acc': train['acc'], 'test_acc': test['acc'], 'gen_gap': train['acc'] - test['acc'],
+            'rand_acc': train['rand_acc'], 'rand_acc_test': test['rand_acc'],
+            'complexity': {t: complexity(a, K) for t, a in train['rand_acc'].items()},
+            'rand_acc_ci': {t: wilson_interval(a, train['n']) for t, a in train['rand_acc'].items()},
+            'rand_acc_test_ci': {t: wilson_interval(1 / K, test['n']) for t in model.taps},  # where chance may fall
+            'head_capacity': {t: {'samples_per_head': per_head, 'dim': d, 'cover_2d': 2 * d} for t, d in model.dims.items()},
+            'seconds': sum(h['seconds'] for h in history), 'images_per_s': sum(h['images_per_s'] for h in history) / len(history)}
+
+
 def run(cfg):
     results_path, ckpt_path = os.path.join(cfg.out, 'results.json'), os.path.join(cfg.out, 'checkpoint.pt')
     if os.path.exists(results_path):
         print(f'{results_path} exists: run finished, nothing to do')
-        return json.load(open(results_path))
+        with open(results_path) as f:
+            return json.load(f)
     config = vars(cfg)
     data, model, device = setup(cfg)
     env = environment(device)
     print(f'torch {env["torch"]} on {env["device"]} | config {json.dumps(config)}', flush=True)
-    K, C, taps = cfg.random_labels, data.num_classes, model.taps
     loader = data_lib.GpuLoader(data.train_x, data.train_y, data.train_r, data.mean, data.std, cfg.batch_size, device,
                                 shuffle=True, augment=cfg.augment, drop_last=cfg.compile, seed=cfg.seed)
     train_eval, test_eval = eval_loaders(data, cfg, device)
-    heads = list(model.rand_heads.parameters())
-    body = [p for name, p in model.named_parameters() if not name.startswith('rand_heads.')]
-    opt = torch.optim.SGD([{'params': body, 'weight_decay': cfg.weight_decay}, {'params': heads, 'weight_decay': 0.0}],
-                          lr=cfg.lr, momentum=0.9, nesterov=True, fused=device.type == 'cuda')
+    opt = make_optimizer(model, cfg, device)
     step_fn = torch.compile(forward_step) if cfg.compile else forward_step  # fuses the heads' small kernels
     lam = torch.zeros((), device=device)  # a tensor: changing λ never recompiles
-    history, start = [], 0
-    if os.path.exists(ckpt_path):
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        ignore = {'out', 'device', 'compile', 'data_dir'}
-        if {k: v for k, v in ckpt['config'].items() if k not in ignore} != {k: v for k, v in config.items() if k not in ignore}:
-            print(f'train.py: error: --out {cfg.out} holds a checkpoint of a different run; use another --out', file=sys.stderr)
-            sys.exit(2)
-        model.load_state_dict(ckpt['model'])
-        opt.load_state_dict(ckpt['optimizer'])
-        loader.load_state_dict(ckpt['loader'])
-        torch.set_rng_state(ckpt['rng_cpu'])
-        if device.type == 'cuda' and ckpt.get('rng_cuda') is not None:
-            torch.cuda.set_rng_state(ckpt['rng_cuda'])
-        history, start = ckpt['history'], ckpt['epoch']
-        print(f'resumed from {ckpt_path} after epoch {start}')
-    steps_per_epoch, sync_every = len(loader), (SYNC_EVERY_CUDA if device.type == 'cuda' else 1)
-    total_steps = cfg.epochs * steps_per_epoch
-    for epoch in range(start + 1, cfg.epochs + 1):
-        model.train()
-        t0, sums, seen = time.perf_counter(), torch.zeros(4 + len(taps), device=device), 0
-        bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=None)
-        for i, (x, y, r) in enumerate(bar):
-            step = (epoch - 1) * steps_per_epoch + i
-            for group in opt.param_groups:
-                group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
-            lam.fill_(lam_at(step / total_steps, cfg))
-            loss, stats = step_fn(model, x, y, r, cfg, lam)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += stats
-            seen += len(y)
-            if (i + 1) % sync_every == 0 or i + 1 == steps_per_epoch:
-                mean_losses = (sums[:3] / seen).tolist()  # the sync: NaN in any step makes these NaN
-                if not all(map(math.isfinite, mean_losses)):
-                    return diverged(cfg, config, env, history, epoch, step, mean_losses, results_path)
-                bar.set_postfix(loss=f'{mean_losses[0]:.3f}')
-        sums = sums.tolist()
+    history = load_checkpoint(ckpt_path, model, opt, loader, config) if os.path.exists(ckpt_path) else []
+    results = {'config': config, 'env': env}
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        try:
+            online, seen = train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, model.taps)
+        except Diverged as e:
+            results.update(status='diverged', diverged={'epoch': epoch, 'reason': str(e)}, history=history, final=None)
+            write_json(results_path, results)
+            print(f'diverged in epoch {epoch} ({e}); wrote {results_path}', file=sys.stderr)
+            return results
         seconds = time.perf_counter() - t0
         test = evaluate(model, test_eval, cfg)
-        rand_acc = {t: sums[4 + j] / seen for j, t in enumerate(taps)}
-        record = {'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), 'loss_class': sums[0] / seen,
-                  'loss_rnd': sums[1] / seen, 'loss_unlearn': sums[2] / seen, 'train_acc': sums[3] / seen,
-                  'test_acc': test['acc'], 'rand_acc': rand_acc, 'rand_acc_test': test['rand_acc'],
-                  'complexity': {t: complexity(a, K) for t, a in rand_acc.items()},
-                  'seconds': seconds, 'images_per_s': seen / seconds}
-        history.append(record)
-        print(f'epoch {epoch:3d}/{cfg.epochs} | loss {record["loss_class"]:.3f} | train {record["train_acc"]:.1%} '
-              f'test {record["test_acc"]:.1%} | random-label train {rand_acc["penultimate"]:.1%} '
-              f'test {test["rand_acc"]["penultimate"]:.1%} (chance {1 / K:.1%}) | {seconds:.1f} s, {seen / seconds:,.0f} img/s', flush=True)
-        state = {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'loader': loader.state_dict(),
-                 'rng_cpu': torch.get_rng_state(), 'rng_cuda': torch.cuda.get_rng_state(device) if device.type == 'cuda' else None,
-                 'history': history, 'epoch': epoch, 'config': config}
-        torch.save(state, ckpt_path + '.tmp')
-        os.replace(ckpt_path + '.tmp', ckpt_path)  # atomic: a kill loses at most this epoch
+        history.append({'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), **online,
+                        'test_acc': test['acc'], 'rand_acc_test': test['rand_acc'],
+                        'complexity': {t: complexity(a, cfg.random_labels) for t, a in online['rand_acc'].items()},
+                        'seconds': seconds, 'images_per_s': seen / seconds})
+        print(f'epoch {epoch:3d}/{cfg.epochs} | loss {online["loss_class"]:.3f} | train {online["train_acc"]:.1%} '
+              f'test {test["acc"]:.1%} | random-label train {online["rand_acc"]["penultimate"]:.1%} '
+              f'test {test["rand_acc"]["penultimate"]:.1%} (chance {1 / cfg.random_labels:.1%}) | '
+              f'{seconds:.1f} s, {seen / seconds:,.0f} img/s', flush=True)
+        save_checkpoint(ckpt_path, model, opt, loader, history, config)
 
-    train = evaluate(model, train_eval, cfg)  # the metric: full pass, eval mode, no augmentation
-    test = evaluate(model, test_eval, cfg)
-    n_per_head = {t: train['n'] / (C if cfg.rlp_head == 'per-class' else 1) for t in taps}
-    final = {'epoch': cfg.epochs, 'lr': history[-1]['lr'], 'lam': history[-1]['lam'],
-             **{k: train[k] for k in ('loss_class', 'loss_rnd', 'loss_unlearn')},
-             'train_acc': train['acc'], 'test_acc': test['acc'], 'gen_gap': train['acc'] - test['acc'],
-             'rand_acc': train['rand_acc'], 'rand_acc_test': test['rand_acc'],
-             'complexity': {t: complexity(a, K) for t, a in train['rand_acc'].items()},
-             'rand_acc_ci': {t: wilson_interval(a, train['n']) for t, a in train['rand_acc'].items()},
-             'rand_acc_test_ci': {t: wilson_interval(1 / K, test['n']) for t in taps},  # where chance may fall
-             'head_capacity': {t: {'samples_per_head': n_per_head[t], 'dim': model.dims[t], 'cover_2d': 2 * model.dims[t]} for t in taps},
-             'seconds': sum(h['seconds'] for h in history), 'images_per_s': sum(h['images_per_s'] for h in history) / len(history)}
-    results = {'config': config, 'env': env, 'status': 'done', 'history': history, 'final': final,
-               'data': {'n_train': train['n'], 'n_test': test['n'], 'num_classes': C, 'noisy_labels': data.noisy_labels}}
+    final = final_metrics(model, train_eval, test_eval, history, cfg, data.num_classes)
+    results.update(status='done', history=history, final=final, data={
+        'n_train': len(data.train_y), 'n_test': len(data.test_y), 'num_classes': data.num_classes, 'noisy_labels': data.noisy_labels})
     write_json(results_path, results)
-    print(f'done | test {test["acc"]:.1%} | random-label train ' +
-          ', '.join(f'{t} {a:.1%}' for t, a in train['rand_acc'].items()) + f' | test (chance check) ' +
-          ', '.join(f'{t} {a:.1%}' for t, a in test['rand_acc'].items()) + f' | {results_path}')
-    return results
-
-
-def diverged(cfg, config, env, history, epoch, step, mean_losses, results_path):
-    reason = f'non-finite loss at step {step}: ' + ', '.join(f'{k} {v}' for k, v in zip(('class', 'rnd', 'unlearn'), mean_losses))
-    results = {'config': config, 'env': env, 'status': 'diverged', 'diverged': {'epoch': epoch, 'reason': reason},
-               'history': history, 'final': None}
-    write_json(results_path, results)
-    print(f'diverged in epoch {epoch} ({reason}); wrote {results_path}', file=sys.stderr)
+    print(f'done | test {final["test_acc"]:.1%} | random-label train ' + ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())
+          + ' | test (chance check) ' + ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc_test'].items()) + f' | {results_path}')
     return results
 
 

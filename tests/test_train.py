@@ -58,7 +58,7 @@ def test_results_follow_the_contract(runs):
             'rand_acc_test', 'complexity', 'seconds', 'images_per_s'}
     assert all(set(h) == keys for h in r['history']) and set(r['final']) >= keys | {'rand_acc_ci'}
     assert list(r['final']['rand_acc']) == ['stage1', 'stage2', 'penultimate']
-    assert r['final']['head_capacity']['penultimate'] == {'samples_per_head': 51.2, 'dim': 128, 'cover_2d': 256}
+    assert r['final']['head_capacity']['penultimate'] == {'samples_per_head': 51.2, 'dim': 64, 'cover_2d': 128}
 
 
 def test_seeded_run_is_bit_identical_twice(tmp_path):
@@ -107,3 +107,4 @@ def test_probe_reads_the_final_checkpoint(tmp_path):
     assert list(probe['rand_acc']) == ['stage1', 'stage2', 'penultimate']
     for tap in probe['rand_acc']:
         assert 0.5 < probe['rand_acc'][tap] <= 1 and abs(probe['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA
+        assert abs(probe['at_init']['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA  # the capacity control, also at chance
