@@ -60,6 +60,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
                                            '--model', cfg.model, '--batch-size', str(cfg.batch_size)] + ([] if bf16 else ['--no-bf16']))
     torch.manual_seed(0)
     model = Net(cfg.model, d.train_x.shape[1], d.num_classes, taps=cfg.taps, image_size=d.train_x.shape[-1])
+    channels_last = channels_last and device.type == 'cuda'  # as in train.setup
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, fused=device.type == 'cuda')
     lam = torch.ones((), device=device)
@@ -89,14 +90,14 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default=None, help='default: wrn16_4 on CUDA, cnn on the CPU')
     p.add_argument('--batch-size', type=int, default=None, help='default: 512 on CUDA, 64 on the CPU')
     p.add_argument('--steps', type=int, default=None, help='timed steps per row (default: 50 on CUDA, 5 on the CPU)')
     p.add_argument('--workers', type=int, default=None, help='DataLoader workers (default: CPU cores - 1)')
     p.add_argument('--compile', action=argparse.BooleanOptionalAction, default=None, help='also time torch.compile (default: on CUDA)')
-    args = p.parse_args()
+    args = p.parse_args(argv)
     cuda = torch.cuda.is_available()
     device = torch.device('cuda' if cuda else 'cpu')
     args.model = args.model or ('wrn16_4' if cuda else 'cnn')
@@ -109,6 +110,8 @@ def main():
     name = torch.cuda.get_device_name() if cuda else 'cpu'
     print(f'torch {torch.__version__} on {name} | {args.model}, batch {args.batch_size}, {steps} timed steps after {warmup} warm-up, '
           f'{len(d.train_x)} images {tuple(d.train_x.shape[1:])}, conventional loader with {workers} workers', flush=True)
+    if not cuda:
+        print('(CPU: bf16 autocast and channels_last are CUDA-only, so "bf16" and "fp32" rows run the same fp32 step)')
 
     rows = {}  # name: images/s
     def row(label, batches, heads=True, bf16=True, channels_last=True, compile_=False):
