@@ -144,9 +144,9 @@ def load(name, data_dir, label_seed, random_labels, label_noise=0.0, subset=None
     test_x, test_y, test_r = test_x[keep_test], test_y[keep_test], test_r[keep_test]
     noisy_labels = int((noisy_y != train_y)[keep].sum())
     train_x, train_y, train_r = train_x[keep], noisy_y[keep], train_r[keep]
-    pixels = train_x.float().div(255).transpose(0, 1).flatten(1)  # (C, N*H*W)
+    pixels = train_x.float().div_(255)  # (N, C, H, W); statistics per channel
     return Data(train_x, train_y, train_r, test_x, test_y, test_r, classes,
-                tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).tolist()), noisy_labels)
+                tuple(pixels.mean((0, 2, 3)).tolist()), tuple(pixels.std((0, 2, 3)).tolist()), noisy_labels)
 
 
 class GpuLoader:
