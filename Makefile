@@ -58,7 +58,7 @@ flags = $(or $(FLAGS_$(1)),$(FLAGS_none) --unlearn $(firstword $(subst -, ,$(1))
 seeded = $(foreach r,$(1),$(foreach s,$(SEEDS),$(DIR)/$(r)/seed$(s)/$(2)))
 
 RUNS = $(call seeded,$(REGULARIZERS) $(UNLEARNING),results.json)
-PROBES = $(call seeded,none $(UNLEARNING),probe.json)
+PROBES = $(call seeded,none all $(UNLEARNING),probe.json)
 
 study: $(DIR)/report.md
 

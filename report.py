@@ -19,6 +19,8 @@ import matplotlib
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from metrics import wilson_interval  # noqa: E402
+
 REGULARIZERS = ['none', 'wd', 'dropout', 'augment', 'smoothing', 'all']
 REGULARIZER_NAMES = {'none': 'none', 'wd': 'weight decay 5e-4', 'dropout': 'dropout 0.3', 'augment': 'crop + flip',
                      'smoothing': 'label smoothing 0.1', 'all': 'all together'}
@@ -54,6 +56,12 @@ def fmt(xs, percent=True):
 
 def mean(xs):
     return statistics.mean(xs) if xs else float('nan')
+
+
+def error_bar(acc, n):
+    """Half-width of the 95% Wilson interval around acc, in percent (for matplotlib's yerr/xerr)."""
+    lo, hi = wilson_interval(acc, n) if acc == acc else (acc, acc)
+    return [[100 * (acc - lo)], [100 * (hi - acc)]]
 
 
 def status(seeds):
@@ -101,10 +109,11 @@ def regularizer_table(runs, folder):
                     f'| {fmt(values(seeds, lambda r: r["final"]["complexity"]["penultimate"]), percent=False)} '
                     f'| {fmt(values(seeds, lambda r: r["final"]["rand_acc_test"]["penultimate"]))} | {status(seeds)} |')
         points.append((REGULARIZER_NAMES[name], mean(test), mean(rand)))
+    n = runs['none'][0]['data']['n_train']
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, test, rand in points:
-        ax.scatter(100 * rand, 100 * test, label=label, s=50)
-    ax.set(xlabel='random-label accuracy, train, penultimate (%)', ylabel='class test accuracy (%)',
+        ax.errorbar(100 * rand, 100 * test, xerr=error_bar(rand, n), fmt='o', capsize=3, label=label)
+    ax.set(xlabel='random-label accuracy, train, penultimate (%, 95% interval)', ylabel='class test accuracy (%)',
            title='regularizers: memorization vs. generalization')
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -119,13 +128,17 @@ def depth_table(runs, folder):
             + ' | '.join(f'{REGULARIZER_NAMES[r]}: online head | {REGULARIZER_NAMES[r]}: probe' for r in present) + ' |',
             '|---|---|---|---|' + '---|---|' * len(present)]
     floor = lambda t: fmt(values(runs['none'], lambda x: x.get('probe', {}).get('at_init', {}).get('rand_acc', {}).get(t)))
+    n = runs[present[0]][0]['data']['n_train']
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for run in present:
         online = [mean(values(runs[run], lambda r, t=t: r['final']['rand_acc'][t])) for t in taps]
         probed = [mean(values(runs[run], lambda r, t=t: r.get('probe', {}).get('rand_acc', {}).get(t))) for t in taps]
-        ax.plot(range(len(taps)), [100 * a for a in online], 'o-', label=f'{REGULARIZER_NAMES[run]}, online head')
+        bars = lambda accs: [sum(e, []) for e in zip(*(error_bar(a, n) for a in accs))]  # (2, taps)
+        ax.errorbar(range(len(taps)), [100 * a for a in online], yerr=bars(online), fmt='o-', capsize=3,
+                    label=f'{REGULARIZER_NAMES[run]}, online head')
         if any(p == p for p in probed):  # not all NaN
-            ax.plot(range(len(taps)), [100 * a for a in probed], 's--', label=f'{REGULARIZER_NAMES[run]}, fresh probe')
+            ax.errorbar(range(len(taps)), [100 * a for a in probed], yerr=bars(probed), fmt='s--', capsize=3,
+                        label=f'{REGULARIZER_NAMES[run]}, fresh probe')
     for t in taps:
         cells = ' | '.join(f'{fmt(values(runs[r], lambda x: x["final"]["rand_acc"][t]))} | '
                            f'{fmt(values(runs[r], lambda x: x.get("probe", {}).get("rand_acc", {}).get(t)))}' for r in present)
@@ -134,7 +147,7 @@ def depth_table(runs, folder):
     ax.plot(range(len(taps)), [100 * a for a in floors], 'x:', color='gray', label='probe at initialization (capacity floor)')
     ax.axhline(100 / runs[present[0]][0]['config']['random_labels'], color='gray', lw=0.8, label='chance 1/K')
     ax.set_xticks(range(len(taps)), taps)
-    ax.set(xlabel='tap (input side → output side)', ylabel='random-label accuracy, train (%)', title='memorization by depth')
+    ax.set(xlabel='tap (input side → output side)', ylabel='random-label accuracy, train (%, 95% interval)', title='memorization by depth')
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return '\n'.join(rows), save(fig, folder, 'depth.png')
