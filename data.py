@@ -1,6 +1,6 @@
 """Datasets, random labels, label noise, and a GPU-resident batch loader.
 
-Random labels (Becker & Risse 2024, Sec. 3; Becker et al. 2026, Sec. 3): every sample i gets one label
+Random labels (Becker & Risse 2024; Becker et al. 2026, the method): every sample i gets one label
 r_i ~ Uniform{0..K-1}, drawn once from a CPU `torch.Generator` seeded by `--label-seed` and independent of
 its class y_i, so the same seed gives the same labels on any device. Test samples get their own draw; a
 head can only predict those at chance 1/K, which makes them a chance check.

@@ -1,14 +1,14 @@
 """The memorization metric: random-label accuracy, chance-corrected complexity, intervals, post-hoc probe.
 
 Random-label accuracy a = (1/n) Σ_i [argmax_k h(z_i)_k = r_i] on the *training* set (Becker & Risse 2024,
-Sec. 3), in eval mode without augmentation. Chance is 1/K, so we report the chance-corrected complexity
+the method), in eval mode without augmentation. Chance is 1/K, so we report the chance-corrected complexity
     ĉ = (a - 1/K) / (1 - 1/K),
 0 at chance and 1 for perfect memorization. For K = 2 it is 2a - 1 = (1/n) Σ_i σ_i s_i with σ_i = ±1 the
 random label and s_i = ±1 the head's prediction: the empirical Rademacher correlation of the trained head
 (our reading of the workshop paper, not its formula). The 95% interval is Wilson's score interval for a
 binomial proportion. On held-out test samples the same heads must sit at 1/K (the chance check).
 
-Post-hoc probe (Sec. 6 of our spec): freeze a trained network, fit fresh heads on each tap's features of
+Post-hoc probe (our addition): freeze a trained network, fit fresh heads on each tap's features of
 the training set until the fit stops improving, and report the same numbers. It works on any checkpoint,
 and it tells removal from hiding: after unlearning, the online head may lag the moving features while a
 fresh head can still read r from them. The same probe on the run's network at initialization (`at_init`)

@@ -1,6 +1,6 @@
 """Backbones with taps, the task head g and the random-label heads h.
 
-Notation (Becker & Risse 2024, Sec. 3; Becker et al. 2026, Sec. 3): x input, f feature extractor,
+Notation (Becker & Risse 2024; Becker et al. 2026): x input, f feature extractor,
 z = f(x) the pooled penultimate feature of dimension D, g(z) = Linear(D, C) the class logits, h the
 random-label head with K outputs. Two layouts of h:
   per-class (workshop paper): one linear head per class, sample i scored by the head of its class y_i,

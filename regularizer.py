@@ -3,12 +3,12 @@
 Both act on z = f(x), the features a random-label head h reads, and both leave the head's own objective
 L_rnd = CE(h(z), r) unchanged: h keeps trying to read the random labels r, and f learns to hide them.
 
-Gradient reversal (Ganin & Lempitsky 2015, "Unsupervised Domain Adaptation by Backpropagation", Sec. 3.2;
-used by Becker & Risse 2024, Sec. 3): GRL_λ(z) = z in the forward pass, dL/dz -> -λ dL/dz in the backward
+Gradient reversal (Ganin & Lempitsky 2015, "Unsupervised Domain Adaptation by Backpropagation";
+used for unlearning by Becker & Risse 2024): GRL_λ(z) = z in the forward pass, dL/dz -> -λ dL/dz in the backward
 pass. Feeding h with GRL_λ(z) instead of sg(z) trains h on L_rnd and sends -λ times the same gradient into f,
 in one head pass. At λ = 0 it is exactly the stop-gradient sg.
 
-Output regularizer (Becker et al. 2026, Sec. 3.3): with p̂ = softmax(h(z)) and p̂_r its entry at the random
+Output regularizer (Becker et al. 2026, the RLP-head regularizer): with p̂ = softmax(h(z)) and p̂_r its entry at the random
 label, L_reg = -log(1 - p̂_r), with h's parameters frozen so that only f is pushed. The paper prints the
 term as log(1 - p̂_r), but minimizing that would *raise* p̂_r, the opposite of its stated aim of making the
 correct random label improbable; we minimize -log(1 - p̂_r), which is 0 at p̂_r = 0 and grows without bound
@@ -29,7 +29,7 @@ class GradReverse(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         lam, = ctx.saved_tensors
-        return -lam.to(grad.dtype) * grad, None  # Ganin & Lempitsky 2015, Eq. 12-13: the reversed gradient
+        return -lam.to(grad.dtype) * grad, None  # the gradient reversal layer of Ganin & Lempitsky 2015
 
 
 def grad_reverse(z, lam):
@@ -39,7 +39,7 @@ def grad_reverse(z, lam):
 
 
 def output_regularizer(logits, r):
-    """L_reg = mean_i -log(1 - p̂_{i, r_i}) (Becker et al. 2026, Sec. 3.3, sign as explained above).
+    """L_reg = mean_i -log(1 - p̂_{i, r_i}) (Becker et al. 2026, sign as explained above).
 
     logits: (B, K) from the head with frozen parameters, r: (B,) random labels.
     Computed as logsumexp over all K logits minus logsumexp over the K-1 wrong ones, which equals

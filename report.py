@@ -2,9 +2,9 @@
 
 Reads DIR/<run>/seed<N>/results.json (and probe.json) as written by train.py and metrics.py, and writes
 DIR/report.md with PNG figures beside it, for the four studies of the papers:
-  1. memorization during training (Becker & Risse 2024, Fig. 2): accuracies and random-label accuracy per epoch;
-  2. regularizers against memorization (Becker & Risse 2024, Tab. 1);
-  3. where memorization lives: random-label accuracy per tap (Becker et al. 2026, Sec. 4.1);
+  1. memorization during training (Becker & Risse 2024): accuracies and random-label accuracy per epoch;
+  2. regularizers against memorization (Becker & Risse 2024);
+  3. where memorization lives: random-label accuracy per tap (Becker et al. 2026);
   4. unlearning: online and probed random-label accuracy and test accuracy against λ (both papers).
 With several seeds every number is mean ± std over n seeds. Numbers are from the last epoch, never the best.
 """

@@ -133,7 +133,7 @@ def lr_at(step, total, steps_per_epoch, cfg):
 
 
 def lam_at(progress, cfg):
-    """λ, constant or ramped up as in DANN (Ganin & Lempitsky 2015, Sec. 5.2.2), progress p in [0, 1]."""
+    """λ, constant or ramped up as in DANN (Ganin & Lempitsky 2015), progress p in [0, 1]."""
     return cfg.lam * (2 / (1 + math.exp(-10 * progress)) - 1) if cfg.lam_schedule == 'dann' else cfg.lam
 
 
@@ -223,17 +223,18 @@ def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
             'rand_acc': dict(zip(taps, sums[4:]))}, seen
 
 
-def final_metrics(model, train_eval, test_eval, history, cfg, num_classes):
-    """The metric after the last epoch: a full pass over the training set (eval mode, no augmentation)."""
-    train, test, K = evaluate(model, train_eval, cfg), evaluate(model, test_eval, cfg), cfg.random_labels
+def final_metrics(model, train_eval, history, cfg, num_classes, n_test):
+    """The metric after the last epoch: a full pass over the training set (eval mode, no augmentation). The test
+    numbers are the last epoch's, which were measured on these same weights."""
+    train, last, K = evaluate(model, train_eval, cfg), history[-1], cfg.random_labels
     per_head = train['n'] / (num_classes if cfg.rlp_head == 'per-class' else 1)
-    return {'epoch': cfg.epochs, 'lr': history[-1]['lr'], 'lam': history[-1]['lam'],
+    return {'epoch': cfg.epochs, 'lr': last['lr'], 'lam': last['lam'],
             **{k: train[k] for k in ('loss_class', 'loss_rnd', 'loss_unlearn')},
-            'train_acc': train['acc'], 'test_acc': test['acc'], 'gen_gap': train['acc'] - test['acc'],
-            'rand_acc': train['rand_acc'], 'rand_acc_test': test['rand_acc'],
+            'train_acc': train['acc'], 'test_acc': last['test_acc'], 'gen_gap': train['acc'] - last['test_acc'],
+            'rand_acc': train['rand_acc'], 'rand_acc_test': last['rand_acc_test'],
             'complexity': {t: complexity(a, K) for t, a in train['rand_acc'].items()},
             'rand_acc_ci': {t: wilson_interval(a, train['n']) for t, a in train['rand_acc'].items()},
-            'rand_acc_test_ci': {t: wilson_interval(1 / K, test['n']) for t in model.taps},  # where chance may fall
+            'rand_acc_test_ci': {t: wilson_interval(1 / K, n_test) for t in model.taps},  # where chance may fall
             'head_capacity': {t: {'samples_per_head': per_head, 'dim': d, 'cover_2d': 2 * d} for t, d in model.dims.items()},
             'seconds': sum(h['seconds'] for h in history), 'images_per_s': sum(h['images_per_s'] for h in history) / len(history)}
 
@@ -277,7 +278,7 @@ def run(cfg):
               f'{seconds:.1f} s, {seen / seconds:,.0f} img/s', flush=True)
         save_checkpoint(ckpt_path, model, opt, loader, history, config)
 
-    final = final_metrics(model, train_eval, test_eval, history, cfg, data.num_classes)
+    final = final_metrics(model, train_eval, history, cfg, data.num_classes, len(data.test_y))
     results.update(status='done', history=history, final=final, data={
         'n_train': len(data.train_y), 'n_test': len(data.test_y), 'num_classes': data.num_classes, 'noisy_labels': data.noisy_labels})
     write_json(results_path, results)
