@@ -16,6 +16,7 @@ from PIL import Image
 
 import data as data_lib
 import train
+from metrics import autocast
 from model import Net
 
 
@@ -68,7 +69,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
         step = train.forward_step
     else:  # the same network with no random-label heads and no unlearning term: class loss only
         def step(model, x, y, r, cfg, lam):
-            with train.autocast(x.device, cfg.bf16):
+            with autocast(x.device, cfg.bf16):
                 loss = torch.nn.functional.cross_entropy(model(x).logits.float(), y)
             return loss, loss.detach()
     step = torch.compile(step) if compile_ else step

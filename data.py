@@ -78,8 +78,10 @@ def load_fashion_mnist(root):
     if not os.path.exists(os.path.join(raw, 'train-images-idx3-ubyte')) and os.path.isdir(FASHION_MNIST_DEBIAN):
         os.makedirs(raw, exist_ok=True)  # offline: the Debian package's files, in torchvision's layout
         for gz in os.listdir(FASHION_MNIST_DEBIAN):
-            with gzip.open(os.path.join(FASHION_MNIST_DEBIAN, gz)) as src, open(os.path.join(raw, gz[:-3]), 'wb') as dst:
+            path = os.path.join(raw, gz[:-3])
+            with gzip.open(os.path.join(FASHION_MNIST_DEBIAN, gz)) as src, open(path + '.tmp', 'wb') as dst:
                 shutil.copyfileobj(src, dst)
+            os.replace(path + '.tmp', path)  # a kill mid-copy never leaves a truncated file under the real name
     splits = []
     for train in (True, False):
         try:
@@ -161,14 +163,12 @@ class GpuLoader:
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.batch_size, self.device, self.shuffle, self.augment, self.drop_last = batch_size, device, shuffle, augment, drop_last
-        cuda = torch.device(device).type == 'cuda'
-        self.memory_format = torch.channels_last if cuda else torch.contiguous_format  # what the GPU convs prefer
+        self.memory_format = torch.channels_last if torch.device(device).type == 'cuda' else torch.contiguous_format  # GPU convs
         self.order_gen = torch.Generator().manual_seed(seed)
         self.aug_gen = torch.Generator(device=device).manual_seed(seed)
 
-    def __len__(self):
-        n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+    def __len__(self):  # batches per epoch
+        return len(self.x) // self.batch_size if self.drop_last else -(-len(self.x) // self.batch_size)
 
     def __iter__(self):
         n = len(self.x)

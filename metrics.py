@@ -86,8 +86,10 @@ def fit_probe(z, y, r, num_classes, K, layout, max_steps=2000, patience=100, lr=
     accuracy has not improved for `patience` steps. Returns the head, the feature scaling and the steps."""
     mean, std = z.mean(0), z.std(0) + 1e-6  # standardize: one learning rate suits every tap
     zs = (z - mean) / std
-    torch.manual_seed(0)
-    head = RandomLabelHead(z.shape[1], num_classes, K, layout).to(z.device)
+    with torch.random.fork_rng(devices=[]):  # the same initial head every time, the caller's RNG untouched
+        torch.manual_seed(0)
+        head = RandomLabelHead(z.shape[1], num_classes, K, layout)
+    head = head.to(z.device)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     best, best_step, step = -1.0, 0, 0
     for step in range(max_steps):

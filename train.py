@@ -71,16 +71,15 @@ def build_parser():
 def parse_args(argv=None):
     p = build_parser()
     cfg = p.parse_args(argv)
-    finite = lambda v: math.isfinite(v)
     checks = [
         (cfg.epochs >= 1, f'--epochs must be >= 1 (got {cfg.epochs})'),
         (cfg.batch_size >= 1, f'--batch-size must be >= 1 (got {cfg.batch_size})'),
-        (finite(cfg.lr) and cfg.lr > 0, f'--lr must be a finite number > 0 (got {cfg.lr})'),
-        (finite(cfg.weight_decay) and cfg.weight_decay >= 0, f'--weight-decay must be finite and >= 0 (got {cfg.weight_decay})'),
+        (math.isfinite(cfg.lr) and cfg.lr > 0, f'--lr must be a finite number > 0 (got {cfg.lr})'),
+        (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0, f'--weight-decay must be finite and >= 0 (got {cfg.weight_decay})'),
         (0 <= cfg.dropout < 1, f'--dropout must be in [0, 1) (got {cfg.dropout})'),
         (0 <= cfg.label_smoothing < 1, f'--label-smoothing must be in [0, 1) (got {cfg.label_smoothing})'),
         (cfg.random_labels >= 2, f'--random-labels K must be >= 2 (got {cfg.random_labels}); K = 2 gives binary labels'),
-        (finite(cfg.lam) and cfg.lam >= 0, f'--lam must be a finite number >= 0 (got {cfg.lam})'),
+        (math.isfinite(cfg.lam) and cfg.lam >= 0, f'--lam must be a finite number >= 0 (got {cfg.lam})'),
         (0 <= cfg.label_noise <= 1, f'--label-noise must be a probability in [0, 1] (got {cfg.label_noise})'),
         (cfg.subset is None or cfg.subset >= 1, f'--subset must be >= 1 (got {cfg.subset})'),
         (cfg.test_subset is None or cfg.test_subset >= 1, f'--test-subset must be >= 1 (got {cfg.test_subset})'),

@@ -56,7 +56,7 @@ def assert_one_line_exit_2(argv, capsys):
 def test_bad_flag_is_one_line_and_exit_2(name, tmp_path, capsys):
     err = assert_one_line_exit_2([*TINY, '--out', str(tmp_path), *BAD[name]], capsys)
     flag = next(a for a in BAD[name] if a.startswith('--'))
-    assert flag in err or 'invalid choice' in err or 'unrecognized' in err, err
+    assert flag in err, err
 
 
 def test_unwritable_output_dir(tmp_path, capsys):
@@ -104,15 +104,23 @@ def test_sigkill_at_random_moments_resumes_to_the_same_numbers(tmp_path):
     argv = [sys.executable, 'train.py', *TINY, '--epochs', '6', '--augment', '--dropout', '0.2', '--taps', 'all',
             '--unlearn', 'grl', '--lam-schedule', 'dann']
     subprocess.run([*argv, '--out', str(tmp_path / 'whole')], cwd=ROOT, check=True, capture_output=True)
-    rng, killed, out = random.Random(0), 0, tmp_path / 'killed'
+    rng, killed, resumed, out = random.Random(0), 0, 0, tmp_path / 'killed'
+    ckpt = out / 'checkpoint.pt'
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     for attempt in range(12):
-        p = subprocess.Popen([*argv, '--out', str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if attempt < 4:  # kill four times, at a random moment (start-up, mid-epoch, mid-checkpoint ...)
-            time.sleep(rng.uniform(1.0, 6.0))
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                killed += 1
-        p.wait()
+        p = subprocess.Popen([*argv, '--out', str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        if attempt == 0:  # once during start-up, before any checkpoint
+            time.sleep(rng.uniform(0.5, 2.0))
+        elif attempt < 4:  # then three times a random moment after a new epoch's checkpoint: mid-epoch, mid-save ...
+            saved = ckpt.stat().st_mtime if ckpt.exists() else 0
+            while p.poll() is None and (ckpt.stat().st_mtime if ckpt.exists() else 0) == saved:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.6))
+        if attempt < 4 and p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed += 1
+        resumed += 'resumed from' in p.communicate()[0]
         if (out / 'results.json').exists():
             break
-    assert killed >= 2 and final_numbers(out) == final_numbers(tmp_path / 'whole')
+    assert killed >= 3 and resumed >= 2, (killed, resumed)
+    assert final_numbers(out) == final_numbers(tmp_path / 'whole')
