@@ -7,7 +7,7 @@ PYTHON ?= .venv/bin/python
 ENV := $(if $(filter .venv/bin/python,$(PYTHON)),.venv/installed,)
 SEEDS ?= 0
 
-.PHONY: install test quick fashion-mnist cifar10 cifar100 bench clean study
+.PHONY: install test lint quick fashion-mnist cifar10 cifar100 bench clean study
 
 install: $(ENV)
 
@@ -20,6 +20,10 @@ install: $(ENV)
 test: $(ENV)
 	$(PYTHON) -c 'import torch; print("torch", torch.__version__, "on", "cuda" if torch.cuda.is_available() else "cpu")'
 	$(PYTHON) -m pytest -q tests
+
+lint: $(ENV)
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 bench: $(ENV)
 	$(PYTHON) bench.py

@@ -1,16 +1,17 @@
 """Datasets, random labels, label noise, and a GPU-resident batch loader.
 
-Random labels (Becker & Risse 2024; Becker et al. 2026, the method): every sample i gets one label
-r_i ~ Uniform{0..K-1}, drawn once from a CPU `torch.Generator` seeded by `--label-seed` and independent of
-its class y_i, so the same seed gives the same labels on any device. Test samples get their own draw; a
-head can only predict those at chance 1/K, which makes them a chance check.
+Random labels (Becker & Risse 2024; Becker et al. 2026, the method): every sample i gets one
+label r_i ~ Uniform{0..K-1}, drawn once from a CPU `torch.Generator` seeded by `--label-seed` and
+independent of its class y_i, so the same seed gives the same labels on any device. Test samples
+get their own draw; a head can only predict those at chance 1/K, which makes them a chance check.
 
-Label noise (Zhang et al. 2017): each training class label is replaced with probability p by a uniform draw
-over all C classes (p = 1: fully random class labels).
+Label noise (Zhang et al. 2017): each training class label is replaced with probability p by a
+uniform draw over all C classes (p = 1: fully random class labels).
 
 Speed: the whole training set lives on the device as uint8 (N, C, H, W); random crop (padding 4) and
 horizontal flip run for a whole batch as one gather on the device, so no CPU worker touches a pixel.
 """
+
 import gzip
 import os
 import pickle
@@ -23,15 +24,29 @@ import torch
 import torchvision
 
 FASHION_MNIST_DEBIAN = '/usr/share/datasets/fashion-mnist'
-CIFAR_FOLDERS = {'cifar10': ('cifar-10-batches-py', [f'data_batch_{i}' for i in range(1, 6)], ['test_batch'], 'labels'),
-                 'cifar100': ('cifar-100-python', ['train'], ['test'], 'fine_labels')}
-FAKE_SHAPES = {'cifar10': (10, 3, 32, 50000, 10000), 'cifar100': (100, 3, 32, 50000, 10000),
-               'fashion-mnist': (10, 1, 28, 60000, 10000)}  # classes, channels, size, n_train, n_test
+CIFAR_FOLDERS = {
+    'cifar10': (
+        'cifar-10-batches-py',
+        [f'data_batch_{i}' for i in range(1, 6)],
+        ['test_batch'],
+        'labels',
+    ),
+    'cifar100': ('cifar-100-python', ['train'], ['test'], 'fine_labels'),
+}
+# classes, channels, size, n_train, n_test
+FAKE_SHAPES = {
+    'cifar10': (10, 3, 32, 50000, 10000),
+    'cifar100': (100, 3, 32, 50000, 10000),
+    'fashion-mnist': (10, 1, 28, 60000, 10000),
+}
 DATASETS = ['cifar10', 'cifar100', 'fashion-mnist', 'fake']
 
 
 class DataError(Exception):
-    """A missing or unreadable dataset; train.py turns it into one line on stderr and exit code 2."""
+    """A missing or unreadable dataset.
+
+    train.py turns it into one line on stderr and exit code 2.
+    """
 
 
 @dataclass
@@ -53,7 +68,10 @@ def _download(make, source):
     try:
         make()
     except Exception as e:
-        raise DataError(f'could not download it ({type(e).__name__}); get {source} and unpack it into --data-dir') from None
+        raise DataError(
+            f'could not download it ({type(e).__name__}); '
+            f'get {source} and unpack it into --data-dir'
+        ) from None
 
 
 def load_cifar(name, root):
@@ -62,7 +80,8 @@ def load_cifar(name, root):
     if not os.path.isdir(os.path.join(root, folder)):
         _download(lambda: cls(root, download=True), cls.url)
 
-    def read(files):  # the pickle batches that torchvision downloads: data (n, 3072) uint8, labels list
+    # the pickle batches that torchvision downloads: data (n, 3072) uint8, labels list
+    def read(files):
         xs, ys = [], []
         for f in files:
             with open(os.path.join(root, folder, f), 'rb') as fh:
@@ -70,46 +89,69 @@ def load_cifar(name, root):
             xs.append(np.asarray(batch['data'], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch[key], dtype=np.int64))
         return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
     return read(train_files), read(test_files), 100 if name == 'cifar100' else 10
 
 
 def load_fashion_mnist(root):
     raw = os.path.join(root, 'FashionMNIST', 'raw')
-    if not os.path.exists(os.path.join(raw, 'train-images-idx3-ubyte')) and os.path.isdir(FASHION_MNIST_DEBIAN):
-        os.makedirs(raw, exist_ok=True)  # offline: the Debian package's files, in torchvision's layout
+    have_raw = os.path.exists(os.path.join(raw, 'train-images-idx3-ubyte'))
+    if not have_raw and os.path.isdir(FASHION_MNIST_DEBIAN):
+        # offline: the Debian package's files, in torchvision's layout
+        os.makedirs(raw, exist_ok=True)
         for gz in os.listdir(FASHION_MNIST_DEBIAN):
             path = os.path.join(raw, gz[:-3])
-            with gzip.open(os.path.join(FASHION_MNIST_DEBIAN, gz)) as src, open(path + '.tmp', 'wb') as dst:
+            with (
+                gzip.open(os.path.join(FASHION_MNIST_DEBIAN, gz)) as src,
+                open(path + '.tmp', 'wb') as dst,
+            ):
                 shutil.copyfileobj(src, dst)
-            os.replace(path + '.tmp', path)  # a kill mid-copy never leaves a truncated file under the real name
+            # a kill mid-copy never leaves a truncated file under the real name
+            os.replace(path + '.tmp', path)
     splits = []
     for train in (True, False):
         try:
             ds = torchvision.datasets.FashionMNIST(root, train=train, download=False)
         except RuntimeError:  # not found: try the internet
-            _download(lambda: torchvision.datasets.FashionMNIST(root, train=train, download=True),
-                      'the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)')
+            _download(
+                lambda train=train: torchvision.datasets.FashionMNIST(
+                    root, train=train, download=True
+                ),
+                'the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)',
+            )
             ds = torchvision.datasets.FashionMNIST(root, train=train, download=False)
         splits.append((ds.data.unsqueeze(1), ds.targets.long()))  # (N, 1, 28, 28) uint8
     return splits[0], splits[1], 10
 
 
 def make_fake(like, seed=0):
-    """Synthetic images with real class structure: a smooth class template plus per-sample noise, so a
-    small CNN learns the classes in seconds and every sample still has features of its own to memorize."""
+    """Synthetic images with real class structure: a smooth class template plus per-sample noise,
+    so a small CNN learns the classes in seconds and every sample still has features of its own to
+    memorize."""
     classes, channels, size, n_train, n_test = FAKE_SHAPES[like]
     g = torch.Generator().manual_seed(seed)
     templates = torch.randn(classes, channels, 4, 4, generator=g)
-    templates = torch.nn.functional.interpolate(templates, size=size, mode='bilinear')  # (classes, C, H, W)
+    # (classes, C, H, W)
+    templates = torch.nn.functional.interpolate(templates, size=size, mode='bilinear')
 
     def split(n):
         y = torch.randint(classes, (n,), generator=g)
         x = 128 + 20 * templates[y] + 70 * torch.randn(n, channels, size, size, generator=g)
         return x.clamp(0, 255).to(torch.uint8), y
+
     return split(n_train), split(n_test), classes
 
 
-def load(name, data_dir, label_seed, random_labels, label_noise=0.0, subset=None, fake_like='cifar10', test_subset=None):
+def load(
+    name,
+    data_dir,
+    label_seed,
+    random_labels,
+    label_noise=0.0,
+    subset=None,
+    fake_like='cifar10',
+    test_subset=None,
+):
     """Everything a run needs, on the CPU: images, class labels, random labels (train and test)."""
     try:
         if name == 'fake':
@@ -120,76 +162,142 @@ def load(name, data_dir, label_seed, random_labels, label_noise=0.0, subset=None
             train, test, classes = load_cifar(name, data_dir)
     except DataError as e:
         raise DataError(f'--dataset {name}: not found in --data-dir {data_dir} and {e}') from None
-    except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, RuntimeError, AssertionError) as e:
-        raise DataError(f'--dataset {name}: files in --data-dir {data_dir} are corrupt or truncated ({type(e).__name__}); '
-                        'delete them and download again') from None
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        pickle.UnpicklingError,
+        RuntimeError,
+        AssertionError,
+    ) as e:
+        raise DataError(
+            f'--dataset {name}: files in --data-dir {data_dir} are corrupt or truncated '
+            f'({type(e).__name__}); delete them and download again'
+        ) from None
     (train_x, train_y), (test_x, test_y) = train, test
     if len(train_x) != len(train_y) or len(test_x) != len(test_y) or train_y.max() >= classes:
-        raise DataError(f'--dataset {name}: images and labels in --data-dir {data_dir} do not match; delete and download again')
+        raise DataError(
+            f'--dataset {name}: images and labels in --data-dir {data_dir} do not match; '
+            'delete and download again'
+        )
     n = len(train_x)
     if subset is not None and subset > n:
-        raise DataError(f'--subset {subset} is larger than the {n} training images of {name}; use at most {n}')
+        raise DataError(
+            f'--subset {subset} is larger than the {n} training images of {name}; use at most {n}'
+        )
     if test_subset is not None and test_subset > len(test_x):
-        raise DataError(f'--test-subset {test_subset} is larger than the {len(test_x)} test images of {name}; use at most {len(test_x)}')
+        raise DataError(
+            f'--test-subset {test_subset} is larger than the {len(test_x)} test images of {name}; '
+            f'use at most {len(test_x)}'
+        )
 
-    # One generator per purpose, each drawn over the full set, so a sample keeps its random label whatever
-    # --subset and --label-noise are.
+    # One generator per purpose, each drawn over the full set, so a sample keeps its random label
+    # whatever --subset and --label-noise are.
     g = torch.Generator().manual_seed(label_seed)
     train_r = torch.randint(random_labels, (n,), generator=g)
     test_r = torch.randint(random_labels, (len(test_x),), generator=g)
     g_noise = torch.Generator().manual_seed(label_seed + 1)
     flip = torch.rand(n, generator=g_noise) < label_noise
     noisy_y = torch.where(flip, torch.randint(classes, (n,), generator=g_noise), train_y)
-    keep = torch.randperm(n, generator=torch.Generator().manual_seed(label_seed + 2))[:subset].sort().values
+    g_subset = torch.Generator().manual_seed(label_seed + 2)
+    keep = torch.randperm(n, generator=g_subset)[:subset].sort().values
 
-    keep_test = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(label_seed + 3))[:test_subset].sort().values
+    g_test_subset = torch.Generator().manual_seed(label_seed + 3)
+    keep_test = torch.randperm(len(test_x), generator=g_test_subset)[:test_subset].sort().values
     test_x, test_y, test_r = test_x[keep_test], test_y[keep_test], test_r[keep_test]
     noisy_labels = int((noisy_y != train_y)[keep].sum())
     train_x, train_y, train_r = train_x[keep], noisy_y[keep], train_r[keep]
     pixels = train_x.float().div_(255)  # (N, C, H, W); statistics per channel
-    return Data(train_x, train_y, train_r, test_x, test_y, test_r, classes,
-                tuple(pixels.mean((0, 2, 3)).tolist()), tuple(pixels.std((0, 2, 3)).tolist()), noisy_labels)
+    return Data(
+        train_x,
+        train_y,
+        train_r,
+        test_x,
+        test_y,
+        test_r,
+        classes,
+        tuple(pixels.mean((0, 2, 3)).tolist()),
+        tuple(pixels.std((0, 2, 3)).tolist()),
+        noisy_labels,
+    )
 
 
 class GpuLoader:
-    """Batches of (normalized float images, class labels, random labels) from tensors kept on `device`.
+    """Batches of (normalized float images, class labels, random labels) from tensors on `device`.
 
     Shuffling uses a CPU generator and augmentation a generator on the device; both are part of
     `state_dict()`, so a resumed run sees exactly the batches an uninterrupted one would.
     """
 
-    def __init__(self, x, y, r, mean, std, batch_size, device, shuffle=False, augment=False, drop_last=False, seed=0):
-        self.x, self.y, self.r = x.to(device), y.to(device), r.to(device)  # uint8 images: 4x less memory
+    def __init__(
+        self,
+        x,
+        y,
+        r,
+        mean,
+        std,
+        batch_size,
+        device,
+        shuffle=False,
+        augment=False,
+        drop_last=False,
+        seed=0,
+    ):
+        # uint8 images: 4x less memory
+        self.x = x.to(device)
+        self.y = y.to(device)
+        self.r = r.to(device)
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
-        self.batch_size, self.device, self.shuffle, self.augment, self.drop_last = batch_size, device, shuffle, augment, drop_last
-        self.memory_format = torch.channels_last if torch.device(device).type == 'cuda' else torch.contiguous_format  # GPU convs
+        self.batch_size = batch_size
+        self.device = device
+        self.shuffle = shuffle
+        self.augment = augment
+        self.drop_last = drop_last
+        # channels_last for the GPU's convs
+        cuda = torch.device(device).type == 'cuda'
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         self.order_gen = torch.Generator().manual_seed(seed)
         self.aug_gen = torch.Generator(device=device).manual_seed(seed)
 
     def __len__(self):  # batches per epoch
-        return len(self.x) // self.batch_size if self.drop_last else -(-len(self.x) // self.batch_size)
+        return (
+            len(self.x) // self.batch_size if self.drop_last else -(-len(self.x) // self.batch_size)
+        )
 
     def __iter__(self):
         n = len(self.x)
         order = torch.randperm(n, generator=self.order_gen) if self.shuffle else torch.arange(n)
         order = order.to(self.device)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.crop_flip(self.x[idx]) if self.augment else self.x[idx]
-            x = x.float().sub_(self.mean).div_(self.std).contiguous(memory_format=self.memory_format)
+            x = (
+                x.float()
+                .sub_(self.mean)
+                .div_(self.std)
+                .contiguous(memory_format=self.memory_format)
+            )
             yield x, self.y[idx], self.r[idx]
 
     def crop_flip(self, x, pad=4):
-        """Per-sample random crop (zero padding `pad`) and horizontal flip as one gather on the device."""
+        """Per-sample random crop (zero padding `pad`) and horizontal flip.
+
+        Both run as one gather on the device.
+        """
         B, C, H, W = x.shape
         padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (B, C, H+2p, W+2p)
         dy = torch.randint(0, 2 * pad + 1, (B, 1), device=x.device, generator=self.aug_gen)
         dx = torch.randint(0, 2 * pad + 1, (B, 1), device=x.device, generator=self.aug_gen)
         flip = torch.rand(B, 1, device=x.device, generator=self.aug_gen) < 0.5
         rows = dy + torch.arange(H, device=x.device)  # (B, H)
-        cols = dx + torch.where(flip, torch.arange(W - 1, -1, -1, device=x.device), torch.arange(W, device=x.device))  # (B, W)
-        out = padded[torch.arange(B, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+        cols = dx + torch.where(
+            flip, torch.arange(W - 1, -1, -1, device=x.device), torch.arange(W, device=x.device)
+        )  # (B, W)
+        out = padded[
+            torch.arange(B, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]
+        ]  # (B, H, W, C)
         return out.permute(0, 3, 1, 2)  # (B, C, H, W), channels-last in memory
 
     def state_dict(self):

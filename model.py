@@ -3,17 +3,19 @@
 Notation (Becker & Risse 2024; Becker et al. 2026): x input, f feature extractor,
 z = f(x) the pooled penultimate feature of dimension D, g(z) = Linear(D, C) the class logits, h the
 random-label head with K outputs. Two layouts of h:
-  per-class (workshop paper): one linear head per class, sample i scored by the head of its class y_i,
-            so it must separate samples *within* a class. Stored as one Linear(D, C*K), viewed (B, C, K)
-            and indexed by y (no loop over classes).
+  per-class (workshop paper): one linear head per class, sample i scored by the head of its class
+            y_i, so it must separate samples *within* a class. Stored as one Linear(D, C*K),
+            viewed (B, C, K) and indexed by y (no loop over classes).
   shared    (ICLR paper): one Linear(D, K).
-Taps: `stage1` ... `stage{S-1}` are the globally average-pooled outputs of the backbone's stages, from the
-input side; `penultimate` is z, the pooled output of the last stage (after its final activation). Each
-tap has its own head.
+Taps: `stage1` ... `stage{S-1}` are the globally average-pooled outputs of the backbone's stages,
+from the input side; `penultimate` is z, the pooled output of the last stage (after its final
+activation). Each tap has its own head.
 
 Backbones: WRN-16-4 (Zagoruyko & Komodakis 2016, the ICLR paper's CIFAR network), ResNet-18 from
-torchvision with a CIFAR stem (3x3 conv, stride 1, no max-pool; He et al. 2016), and a small CNN for CPUs.
+torchvision with a CIFAR stem (3x3 conv, stride 1, no max-pool; He et al. 2016), and a small CNN
+for CPUs.
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -25,17 +27,26 @@ MODELS = ['wrn16_4', 'resnet18', 'cnn']
 
 
 def conv_bn_relu(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class WideBlock(nn.Module):
-    """Pre-activation residual block of a wide ResNet: BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus shortcut."""
+    """Pre-activation residual block of a wide ResNet.
+
+    BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus shortcut.
+    """
 
     def __init__(self, cin, cout, stride):
         super().__init__()
-        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.shortcut = (
+            nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
+        )
 
     def forward(self, x):
         o = F.relu(self.bn1(x))
@@ -48,16 +59,21 @@ def wrn(in_channels, depth=16, k=4):
     widths = [16 * k, 32 * k, 64 * k]
     stem = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
     stages, cin = [], 16
-    for width, stride in zip(widths, [1, 2, 2]):
-        stages.append(nn.Sequential(*[WideBlock(cin if i == 0 else width, width, stride if i == 0 else 1) for i in range(n)]))
+    for width, stride in zip(widths, [1, 2, 2], strict=True):
+        blocks = [
+            WideBlock(cin if i == 0 else width, width, stride if i == 0 else 1) for i in range(n)
+        ]
+        stages.append(nn.Sequential(*blocks))
         cin = width
-    final = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True))  # pre-activation nets end with BN-ReLU
+    # pre-activation nets end with BN-ReLU
+    final = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
     return stem, stages, final
 
 
 def resnet18(in_channels):
     net = torchvision.models.resnet18()
-    net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)  # CIFAR stem: keep 32x32 resolution, no max-pool
+    # CIFAR stem: keep 32x32 resolution, no max-pool
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
     stem = nn.Sequential(net.conv1, net.bn1, net.relu)
     return stem, [net.layer1, net.layer2, net.layer3, net.layer4], nn.Identity()
 
@@ -66,7 +82,8 @@ def cnn(in_channels, widths=(16, 32, 64)):
     stages, cin = [], in_channels
     for i, width in enumerate(widths):
         pool = [nn.MaxPool2d(2)] if i > 0 else []
-        stages.append(nn.Sequential(*pool, conv_bn_relu(cin, width), conv_bn_relu(width, width)))  # thin: fast on 2 cores
+        # thin: fast on 2 cores
+        stages.append(nn.Sequential(*pool, conv_bn_relu(cin, width), conv_bn_relu(width, width)))
         cin = width
     return nn.Identity(), stages, nn.Identity()
 
@@ -80,11 +97,17 @@ class RandomLabelHead(nn.Module):
     def __init__(self, dim, num_classes, random_labels, layout):
         super().__init__()
         assert layout in ('per-class', 'shared'), f'unknown head layout {layout}'
-        self.K, self.per_class = random_labels, layout == 'per-class'
-        self.linear = nn.Linear(dim, num_classes * random_labels if self.per_class else random_labels)
+        self.K = random_labels
+        self.per_class = layout == 'per-class'
+        self.linear = nn.Linear(
+            dim, num_classes * random_labels if self.per_class else random_labels
+        )
 
     def forward(self, z, y, frozen=False):
-        """frozen=True: the head's parameters get no gradient (for the output regularizer), z still does."""
+        """frozen=True: the head's parameters get no gradient, z still does.
+
+        For the output regularizer.
+        """
         w, b = self.linear.weight, self.linear.bias
         if frozen:
             w, b = w.detach(), b.detach()
@@ -104,19 +127,33 @@ class Outputs:
 class Net(nn.Module):
     """A backbone f, the task head g on z, and one random-label head per tap."""
 
-    def __init__(self, arch, in_channels, num_classes, random_labels=2, rlp_head='per-class', taps='penultimate',
-                 dropout=0.0, image_size=32):
+    def __init__(
+        self,
+        arch,
+        in_channels,
+        num_classes,
+        random_labels=2,
+        rlp_head='per-class',
+        taps='penultimate',
+        dropout=0.0,
+        image_size=32,
+    ):
         super().__init__()
         assert arch in BACKBONES, f'unknown model {arch}; choose from {MODELS}'
         stem, stages, self.final = BACKBONES[arch](in_channels)
-        self.stem, self.stages = stem, nn.ModuleList(stages)
+        self.stem = stem
+        self.stages = nn.ModuleList(stages)
         self.taps = [f'stage{i}' for i in range(1, len(stages))] * (taps == 'all') + ['penultimate']
-        with torch.no_grad():  # feature widths from one dummy image, whatever the backbone
-            dims = {t: z.shape[1] for t, z in self.features(torch.zeros(2, in_channels, image_size, image_size)).items()}
+        # feature widths from one dummy image, whatever the backbone
+        with torch.no_grad():
+            dummy = torch.zeros(2, in_channels, image_size, image_size)
+            dims = {t: z.shape[1] for t, z in self.features(dummy).items()}
         self.dims = dims
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(dims['penultimate'], num_classes)
-        self.rand_heads = nn.ModuleDict({t: RandomLabelHead(dims[t], num_classes, random_labels, rlp_head) for t in self.taps})
+        self.rand_heads = nn.ModuleDict(
+            {t: RandomLabelHead(dims[t], num_classes, random_labels, rlp_head) for t in self.taps}
+        )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')

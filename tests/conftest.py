@@ -1,4 +1,6 @@
-"""Shared helpers: small fixtures in each dataset's own on-disk format, and an in-process training run."""
+"""Shared helpers: small fixtures in each dataset's own on-disk format, and an in-process training
+run."""
+
 import gzip
 import json
 import os
@@ -14,9 +16,29 @@ sys.path.insert(0, ROOT)
 
 import train  # noqa: E402
 
-# A tiny over-parameterized setting: Fashion-MNIST-shaped synthetic data, the small CNN, no regularization.
-TINY = ['--dataset', 'fake', '--fake-like', 'fashion-mnist', '--model', 'cnn', '--subset', '512', '--test-subset', '512',
-        '--batch-size', '64', '--lr', '0.1', '--weight-decay', '0', '--no-augment', '--device', 'cpu']
+# A tiny over-parameterized setting: Fashion-MNIST-shaped synthetic data, the small CNN, no
+# regularization.
+TINY = [
+    '--dataset',
+    'fake',
+    '--fake-like',
+    'fashion-mnist',
+    '--model',
+    'cnn',
+    '--subset',
+    '512',
+    '--test-subset',
+    '512',
+    '--batch-size',
+    '64',
+    '--lr',
+    '0.1',
+    '--weight-decay',
+    '0',
+    '--no-augment',
+    '--device',
+    'cpu',
+]
 
 
 def run_train(out, *args):
@@ -30,8 +52,14 @@ def write_cifar(root, name, n_train=20, n_test=10, seed=0):
     """CIFAR-10/100 fixtures in the pickle-batch format torchvision downloads."""
     rng = np.random.default_rng(seed)
     folder, train_files, test_files, key = {
-        'cifar10': ('cifar-10-batches-py', [f'data_batch_{i}' for i in range(1, 6)], ['test_batch'], 'labels'),
-        'cifar100': ('cifar-100-python', ['train'], ['test'], 'fine_labels')}[name]
+        'cifar10': (
+            'cifar-10-batches-py',
+            [f'data_batch_{i}' for i in range(1, 6)],
+            ['test_batch'],
+            'labels',
+        ),
+        'cifar100': ('cifar-100-python', ['train'], ['test'], 'fine_labels'),
+    }[name]
     classes = 100 if name == 'cifar100' else 10
     os.makedirs(os.path.join(root, folder), exist_ok=True)
     arrays = {}
@@ -46,8 +74,11 @@ def write_cifar(root, name, n_train=20, n_test=10, seed=0):
 
 
 def idx_bytes(array):
-    """The idx format of (Fashion-)MNIST: big-endian magic (0x08 = uint8, then the number of dims), sizes, data."""
-    header = struct.pack('>I', 0x0800 + array.ndim) + b''.join(struct.pack('>I', s) for s in array.shape)
+    """The idx format of (Fashion-)MNIST: big-endian magic (0x08 = uint8, then the number of dims),
+    sizes, data."""
+    header = struct.pack('>I', 0x0800 + array.ndim) + b''.join(
+        struct.pack('>I', s) for s in array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 
@@ -55,8 +86,12 @@ def write_fashion_mnist_gz(folder, n_train=30, n_test=20, seed=0):
     """The four .gz files as the Debian package ships them; returns the arrays written."""
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)
-    arrays = {'train-images-idx3-ubyte': rng.integers(0, 256, (n_train, 28, 28)), 'train-labels-idx1-ubyte': rng.integers(0, 10, n_train),
-              't10k-images-idx3-ubyte': rng.integers(0, 256, (n_test, 28, 28)), 't10k-labels-idx1-ubyte': rng.integers(0, 10, n_test)}
+    arrays = {
+        'train-images-idx3-ubyte': rng.integers(0, 256, (n_train, 28, 28)),
+        'train-labels-idx1-ubyte': rng.integers(0, 10, n_train),
+        't10k-images-idx3-ubyte': rng.integers(0, 256, (n_test, 28, 28)),
+        't10k-labels-idx1-ubyte': rng.integers(0, 10, n_test),
+    }
     for name, a in arrays.items():
         with gzip.open(os.path.join(folder, name + '.gz'), 'wb') as f:
             f.write(idx_bytes(a))
@@ -67,4 +102,5 @@ def write_fashion_mnist_gz(folder, n_train=30, n_test=20, seed=0):
 def no_debian_fashion_mnist(monkeypatch, tmp_path):
     """Pretend the Debian package is not installed."""
     import data
+
     monkeypatch.setattr(data, 'FASHION_MNIST_DEBIAN', str(tmp_path / 'not-installed'))

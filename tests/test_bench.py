@@ -1,4 +1,5 @@
 """make bench runs on the CPU at small sizes and reports every row."""
+
 import bench
 
 

@@ -1,13 +1,15 @@
-"""Loaders on fixtures in the datasets' own formats, random labels, label noise, and the batched augmentation."""
+"""Loaders on fixtures in the datasets' own formats, random labels, label noise, and the batched
+augmentation."""
+
 import gzip
 import os
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_cifar, write_fashion_mnist_gz
 
 import data
-from conftest import write_cifar, write_fashion_mnist_gz
 
 
 @pytest.mark.parametrize('name', ['cifar10', 'cifar100'])
@@ -15,9 +17,14 @@ def test_cifar_pickle_batches_load(tmp_path, name):
     arrays = write_cifar(tmp_path, name)
     d = data.load(name, str(tmp_path), label_seed=0, random_labels=2)
     first = arrays['data_batch_1' if name == 'cifar10' else 'train']
-    assert d.train_x.shape == (100 if name == 'cifar10' else 20, 3, 32, 32) and d.train_x.dtype == torch.uint8
+    assert (
+        d.train_x.shape == (100 if name == 'cifar10' else 20, 3, 32, 32)
+        and d.train_x.dtype == torch.uint8
+    )
     assert np.array_equal(d.train_x[:20].numpy().reshape(20, -1), first[0])
-    assert d.train_y[:20].tolist() == first[1] and d.num_classes == (100 if name == 'cifar100' else 10)
+    assert d.train_y[:20].tolist() == first[1] and d.num_classes == (
+        100 if name == 'cifar100' else 10
+    )
     assert d.test_x.shape == (10, 3, 32, 32)
 
 
@@ -32,7 +39,9 @@ def test_fashion_mnist_from_debian_files_in_torchvision_layout(tmp_path, monkeyp
 
 
 def test_missing_dataset_offline_is_a_data_error(tmp_path, no_debian_fashion_mnist, monkeypatch):
-    monkeypatch.setattr(data, '_download', lambda make, source: (_ for _ in ()).throw(data.DataError('no internet')))
+    monkeypatch.setattr(
+        data, '_download', lambda make, source: (_ for _ in ()).throw(data.DataError('no internet'))
+    )
     for name in ('fashion-mnist', 'cifar10'):
         with pytest.raises(data.DataError, match='--dataset'):
             data.load(name, str(tmp_path), label_seed=0, random_labels=2)
@@ -75,29 +84,38 @@ def test_random_labels_are_seeded_uniform_and_belong_to_the_sample():
 
 def test_label_noise_replaces_the_expected_fraction():
     clean = data.load('fake', '', label_seed=0, random_labels=2, fake_like='fashion-mnist')
-    noisy = data.load('fake', '', label_seed=0, random_labels=2, fake_like='fashion-mnist', label_noise=0.5)
+    noisy = data.load(
+        'fake', '', label_seed=0, random_labels=2, fake_like='fashion-mnist', label_noise=0.5
+    )
     changed = (clean.train_y != noisy.train_y).float().mean().item()
-    assert abs(changed - 0.5 * 0.9) < 0.02 and noisy.noisy_labels == (clean.train_y != noisy.train_y).sum()
+    assert (
+        abs(changed - 0.5 * 0.9) < 0.02
+        and noisy.noisy_labels == (clean.train_y != noisy.train_y).sum()
+    )
     assert torch.equal(clean.train_r, noisy.train_r)  # noise never moves the random labels
 
 
 def test_crop_flip_equals_a_per_sample_reference():
     torch.manual_seed(0)
     x = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
-    loader = data.GpuLoader(x, torch.zeros(16), torch.zeros(16), (0, 0, 0), (1, 1, 1), 16, 'cpu', seed=5)
+    loader = data.GpuLoader(
+        x, torch.zeros(16), torch.zeros(16), (0, 0, 0), (1, 1, 1), 16, 'cpu', seed=5
+    )
     out = loader.crop_flip(x)
     g = torch.Generator().manual_seed(5)  # replay the loader's draws
     dy, dx = torch.randint(0, 9, (16, 1), generator=g), torch.randint(0, 9, (16, 1), generator=g)
     flip = torch.rand(16, 1, generator=g) < 0.5
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     for i in range(16):
-        crop = padded[i, :, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8]
+        crop = padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8]
         assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
     assert 0 < flip.sum() < 16 and len(set(dy.flatten().tolist())) > 1
 
 
 def test_loader_covers_every_sample_once_per_epoch():
     x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
-    loader = data.GpuLoader(x, torch.arange(10), torch.arange(10), (0,), (1 / 255,), 4, 'cpu', shuffle=True)
+    loader = data.GpuLoader(
+        x, torch.arange(10), torch.arange(10), (0,), (1 / 255,), 4, 'cpu', shuffle=True
+    )
     seen = torch.cat([y for _, y, _ in loader])
     assert sorted(seen.tolist()) == list(range(10)) and len(loader) == 3

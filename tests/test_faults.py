@@ -1,4 +1,6 @@
-"""Bad input fails fast with one line and exit code 2; a run killed at any moment resumes to the same result."""
+"""Bad input fails fast with one line and exit code 2; a run killed at any moment resumes to the
+same result."""
+
 import json
 import os
 import random
@@ -9,10 +11,10 @@ import time
 
 import pytest
 import torch
+from conftest import ROOT, TINY, write_cifar
 
 import data
 import train
-from conftest import ROOT, TINY, write_cifar
 
 BAD = {  # name: extra arguments (after TINY, so they override it)
     'unknown dataset': ['--dataset', 'imagenet'],
@@ -48,7 +50,12 @@ def assert_one_line_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         train.main(argv)
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count('\n') == 1 and 'Traceback' not in err and err.startswith('train.py: error: '), err
+    assert (
+        e.value.code == 2
+        and err.count('\n') == 1
+        and 'Traceback' not in err
+        and err.startswith('train.py: error: ')
+    ), err
     return err
 
 
@@ -61,57 +68,117 @@ def test_bad_flag_is_one_line_and_exit_2(name, tmp_path, capsys):
 
 def test_unwritable_output_dir(tmp_path, capsys):
     (tmp_path / 'file').write_text('')
-    assert '--out' in assert_one_line_exit_2([*TINY, '--out', str(tmp_path / 'file' / 'run')], capsys)
+    assert '--out' in assert_one_line_exit_2(
+        [*TINY, '--out', str(tmp_path / 'file' / 'run')], capsys
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a GPU is visible')
 def test_cuda_without_a_gpu(tmp_path, capsys):
-    assert '--device cuda' in assert_one_line_exit_2([*TINY, '--out', str(tmp_path), '--device', 'cuda'], capsys)
+    assert '--device cuda' in assert_one_line_exit_2(
+        [*TINY, '--out', str(tmp_path), '--device', 'cuda'], capsys
+    )
 
 
 def test_missing_dataset_offline(tmp_path, capsys, monkeypatch, no_debian_fashion_mnist):
-    monkeypatch.setattr(data, '_download', lambda make, source: (_ for _ in ()).throw(data.DataError(f'no internet; get {source}')))
+    monkeypatch.setattr(
+        data,
+        '_download',
+        lambda make, source: (_ for _ in ()).throw(data.DataError(f'no internet; get {source}')),
+    )
     for name in ('cifar10', 'cifar100', 'fashion-mnist'):
-        err = assert_one_line_exit_2(['--dataset', name, '--data-dir', str(tmp_path / 'empty'), '--out', str(tmp_path / name)], capsys)
+        err = assert_one_line_exit_2(
+            [
+                '--dataset',
+                name,
+                '--data-dir',
+                str(tmp_path / 'empty'),
+                '--out',
+                str(tmp_path / name),
+            ],
+            capsys,
+        )
         assert f'--dataset {name}' in err
 
 
 def test_corrupt_dataset(tmp_path, capsys):
     write_cifar(tmp_path, 'cifar100')
     (tmp_path / 'cifar-100-python' / 'test').write_bytes(b'not a pickle')
-    assert 'corrupt' in assert_one_line_exit_2(['--dataset', 'cifar100', '--data-dir', str(tmp_path), '--out', str(tmp_path / 'r')], capsys)
+    assert 'corrupt' in assert_one_line_exit_2(
+        ['--dataset', 'cifar100', '--data-dir', str(tmp_path), '--out', str(tmp_path / 'r')], capsys
+    )
 
 
 def test_checkpoint_of_another_run_is_refused(tmp_path, capsys):
     train.main([*TINY, '--epochs', '1', '--out', str(tmp_path)])
     os.remove(tmp_path / 'results.json')
-    assert 'different run' in assert_one_line_exit_2([*TINY, '--epochs', '1', '--lam', '2', '--out', str(tmp_path)], capsys)
+    assert 'different run' in assert_one_line_exit_2(
+        [*TINY, '--epochs', '1', '--lam', '2', '--out', str(tmp_path)], capsys
+    )
 
 
 def test_command_line_error_has_no_traceback(tmp_path):
-    p = subprocess.run([sys.executable, 'train.py', '--lam', '-1', '--out', str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
-    assert p.returncode == 2 and p.stderr.count('\n') == 1 and '--lam' in p.stderr and 'Traceback' not in p.stderr
+    p = subprocess.run(
+        [sys.executable, 'train.py', '--lam', '-1', '--out', str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        p.returncode == 2
+        and p.stderr.count('\n') == 1
+        and '--lam' in p.stderr
+        and 'Traceback' not in p.stderr
+    )
 
 
 def final_numbers(out):
     with open(os.path.join(out, 'results.json')) as f:
         r = json.load(f)
-    strip = lambda h: {k: v for k, v in h.items() if k not in ('seconds', 'images_per_s')}
+
+    def strip(h):
+        return {k: v for k, v in h.items() if k not in ('seconds', 'images_per_s')}
+
     return [strip(h) for h in r['history']], strip(r['final'])
 
 
 def test_sigkill_at_random_moments_resumes_to_the_same_numbers(tmp_path):
-    argv = [sys.executable, 'train.py', *TINY, '--epochs', '6', '--augment', '--dropout', '0.2', '--taps', 'all',
-            '--unlearn', 'grl', '--lam-schedule', 'dann']
-    subprocess.run([*argv, '--out', str(tmp_path / 'whole')], cwd=ROOT, check=True, capture_output=True)
+    argv = [
+        sys.executable,
+        'train.py',
+        *TINY,
+        '--epochs',
+        '6',
+        '--augment',
+        '--dropout',
+        '0.2',
+        '--taps',
+        'all',
+        '--unlearn',
+        'grl',
+        '--lam-schedule',
+        'dann',
+    ]
+    subprocess.run(
+        [*argv, '--out', str(tmp_path / 'whole')], cwd=ROOT, check=True, capture_output=True
+    )
     rng, killed, resumed, out = random.Random(0), 0, 0, tmp_path / 'killed'
     ckpt = out / 'checkpoint.pt'
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     for attempt in range(12):
-        p = subprocess.Popen([*argv, '--out', str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        p = subprocess.Popen(
+            [*argv, '--out', str(out)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         if attempt == 0:  # once during start-up, before any checkpoint
             time.sleep(rng.uniform(0.5, 2.0))
-        elif attempt < 4:  # then three times a random moment after a new epoch's checkpoint: mid-epoch, mid-save ...
+        elif attempt < 4:
+            # then three times a random moment after a new epoch's checkpoint: mid-epoch,
+            # mid-save ...
             saved = ckpt.stat().st_mtime if ckpt.exists() else 0
             while p.poll() is None and (ckpt.stat().st_mtime if ckpt.exists() else 0) == saved:
                 time.sleep(0.02)

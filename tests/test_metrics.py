@@ -1,4 +1,5 @@
 """The metric on hand-worked cases, and the post-hoc probe on features with known content."""
+
 import torch
 
 from metrics import complexity, fit_probe, wilson_interval
@@ -8,7 +9,9 @@ def test_complexity_hand_worked_cases():
     assert complexity(1.0, 2) == 1.0 and complexity(0.5, 2) == 0.0
     assert complexity(0.1, 10) == 0.0 and complexity(1.0, 10) == 1.0
     for a in (0.3, 0.62, 0.9):
-        assert abs(complexity(a, 2) - (2 * a - 1)) < 1e-12  # K = 2: the Rademacher correlation 2a - 1
+        assert (
+            abs(complexity(a, 2) - (2 * a - 1)) < 1e-12
+        )  # K = 2: the Rademacher correlation 2a - 1
 
 
 def test_complexity_equals_rademacher_correlation_for_binary_labels():
@@ -34,7 +37,7 @@ def test_probe_reads_labels_that_are_in_the_features_and_not_those_that_are_not(
     y, r = torch.randint(C, (n,)), torch.randint(2, (n,))
     informative = torch.randn(n, D) + 3 * r[:, None].float()
     head, (mean, std), _ = fit_probe(informative, y, r, C, 2, 'per-class')
-    assert ((head((informative - mean) / std, y).argmax(1) == r).float().mean() > 0.95)
+    assert (head((informative - mean) / std, y).argmax(1) == r).float().mean() > 0.95
     noise = torch.randn(n, D)  # n per head (500) >> 2D (16): a linear head cannot memorize
     head, (mean, std), _ = fit_probe(noise, y, r, C, 2, 'per-class')
-    assert ((head((noise - mean) / std, y).argmax(1) == r).float().mean() < 0.6)
+    assert (head((noise - mean) / std, y).argmax(1) == r).float().mean() < 0.6

@@ -1,4 +1,5 @@
 """Gradient reversal and the output regularizer against independent references, in float64."""
+
 import torch
 
 from model import Net
@@ -8,17 +9,17 @@ from regularizer import grad_reverse, losses, output_regularizer
 def test_grl_is_identity_forward_and_reverses_gradient_by_lambda():
     z = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
     w = torch.randn(7, 3, dtype=torch.float64)
-    plain, = torch.autograd.grad((z @ w).sin().sum(), z)
+    (plain,) = torch.autograd.grad((z @ w).sin().sum(), z)
     for lam in (0.0, 0.3, 2.5):
         out = grad_reverse(z, lam)
         assert torch.equal(out, z)
-        reversed_, = torch.autograd.grad((out @ w).sin().sum(), z)
+        (reversed_,) = torch.autograd.grad((out @ w).sin().sum(), z)
         assert torch.allclose(reversed_, -lam * plain, rtol=0, atol=1e-15)
 
 
 def test_grl_at_zero_is_stop_gradient():
     z = torch.randn(4, 3, requires_grad=True)
-    g, = torch.autograd.grad(grad_reverse(z, 0.0).pow(2).sum(), z)
+    (g,) = torch.autograd.grad(grad_reverse(z, 0.0).pow(2).sum(), z)
     assert torch.count_nonzero(g) == 0
 
 
@@ -32,15 +33,19 @@ def test_output_regularizer_matches_formula_and_gradcheck():
     for K in (2, 5):
         logits = torch.randn(6, K, dtype=torch.float64, requires_grad=True)
         r = torch.randint(K, (6,))
-        assert torch.allclose(output_regularizer(logits, r).double(), reference_regularizer(logits, r))
-        assert torch.autograd.gradcheck(lambda l: output_regularizer(l, r), (logits,))
+        assert torch.allclose(
+            output_regularizer(logits, r).double(), reference_regularizer(logits, r)
+        )
+        assert torch.autograd.gradcheck(
+            lambda logits, r=r: output_regularizer(logits, r), (logits,)
+        )
 
 
 def test_output_regularizer_descent_lowers_the_random_label_probability():
     """The sign the papers intend: minimizing the term makes the correct random label improbable."""
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]], requires_grad=True)
     r = torch.tensor([0, 1])
-    g, = torch.autograd.grad(output_regularizer(logits, r), logits)
+    (g,) = torch.autograd.grad(output_regularizer(logits, r), logits)
     assert g[0, 0] > 0 and g[1, 1] > 0  # descent lowers the logit of r ...
     assert g[0, 1] < 0 and g[1, 0] < 0  # ... and raises the others
 
@@ -61,8 +66,11 @@ def backbone_and_head_grads(unlearn, lam=1.0, term='total'):
     body = [p for n, p in model.named_parameters() if not n.startswith('rand_heads.')]
     heads = list(model.rand_heads.parameters())
     grads = torch.autograd.grad(terms[term], body + heads, allow_unused=True)
-    zero = lambda g: g is None or torch.count_nonzero(g) == 0
-    return [zero(g) for g in grads[:len(body)]], [zero(g) for g in grads[len(body):]]
+
+    def zero(g):
+        return g is None or torch.count_nonzero(g) == 0
+
+    return [zero(g) for g in grads[: len(body)]], [zero(g) for g in grads[len(body) :]]
 
 
 def test_random_label_loss_never_reaches_the_backbone_without_unlearning():

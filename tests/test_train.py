@@ -1,28 +1,37 @@
-"""End to end on the CPU: memorization rises, unlearning lowers it, the chance check, reproducibility, resume,
-divergence and the post-hoc probe."""
+"""End to end on the CPU: memorization rises, unlearning lowers it, the chance check,
+reproducibility, resume, divergence and the post-hoc probe."""
+
 import json
 import math
 import os
 
 import pytest
+from conftest import run_train
 
 import metrics
 import train
-from conftest import run_train
 
 CHANCE_3SIGMA = 3 * math.sqrt(0.25 / 512)  # the 512 held-out samples of TINY, K = 2
 
 
 def without_timings(results):
-    strip = lambda r: {k: v for k, v in r.items() if k not in ('seconds', 'images_per_s')}
+    def strip(r):
+        return {k: v for k, v in r.items() if k not in ('seconds', 'images_per_s')}
+
     return [strip(h) for h in results['history']], strip(results['final'])
 
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('runs')
-    return {name: run_train(root / name, '--epochs', '20', *args) for name, args in {
-        'none': ['--taps', 'all'], 'reg': ['--unlearn', 'reg', '--lam', '1'], 'grl': ['--unlearn', 'grl', '--lam', '1']}.items()}
+    return {
+        name: run_train(root / name, '--epochs', '20', *args)
+        for name, args in {
+            'none': ['--taps', 'all'],
+            'reg': ['--unlearn', 'reg', '--lam', '1'],
+            'grl': ['--unlearn', 'grl', '--lam', '1'],
+        }.items()
+    }
 
 
 def test_fake_data_has_learnable_classes(runs):
@@ -33,7 +42,9 @@ def test_memorization_rises_during_training(runs):
     history = runs['none']['history']
     assert history[0]['rand_acc']['penultimate'] < 0.56
     assert runs['none']['final']['rand_acc']['penultimate'] > 0.6
-    assert runs['none']['final']['rand_acc_ci']['penultimate'][0] > 0.5  # the interval excludes chance
+    assert (
+        runs['none']['final']['rand_acc_ci']['penultimate'][0] > 0.5
+    )  # the interval excludes chance
 
 
 def test_held_out_random_labels_sit_at_chance(runs):
@@ -53,22 +64,80 @@ def test_unlearning_lowers_memorization_and_keeps_test_accuracy(runs, mechanism)
 def test_results_follow_the_contract(runs):
     r = runs['none']
     assert r['status'] == 'done' and set(r['env']) >= {'torch', 'torchvision', 'device'}
-    assert set(r['config']) >= {'dataset', 'model', 'epochs', 'lam', 'unlearn', 'taps', 'rlp_head', 'random_labels'}
-    keys = {'epoch', 'lr', 'lam', 'loss_class', 'loss_rnd', 'loss_unlearn', 'train_acc', 'test_acc', 'rand_acc',
-            'rand_acc_test', 'complexity', 'seconds', 'images_per_s'}
+    assert set(r['config']) >= {
+        'dataset',
+        'model',
+        'epochs',
+        'lam',
+        'unlearn',
+        'taps',
+        'rlp_head',
+        'random_labels',
+    }
+    keys = {
+        'epoch',
+        'lr',
+        'lam',
+        'loss_class',
+        'loss_rnd',
+        'loss_unlearn',
+        'train_acc',
+        'test_acc',
+        'rand_acc',
+        'rand_acc_test',
+        'complexity',
+        'seconds',
+        'images_per_s',
+    }
     assert all(set(h) == keys for h in r['history']) and set(r['final']) >= keys | {'rand_acc_ci'}
     assert list(r['final']['rand_acc']) == ['stage1', 'stage2', 'penultimate']
-    assert r['final']['head_capacity']['penultimate'] == {'samples_per_head': 51.2, 'dim': 64, 'cover_2d': 128}
+    assert r['final']['head_capacity']['penultimate'] == {
+        'samples_per_head': 51.2,
+        'dim': 64,
+        'cover_2d': 128,
+    }
 
 
 def test_seeded_run_is_bit_identical_twice(tmp_path):
-    a = run_train(tmp_path / 'a', '--epochs', '2', '--taps', 'all', '--augment', '--unlearn', 'grl', '--dropout', '0.2')
-    b = run_train(tmp_path / 'b', '--epochs', '2', '--taps', 'all', '--augment', '--unlearn', 'grl', '--dropout', '0.2')
+    a = run_train(
+        tmp_path / 'a',
+        '--epochs',
+        '2',
+        '--taps',
+        'all',
+        '--augment',
+        '--unlearn',
+        'grl',
+        '--dropout',
+        '0.2',
+    )
+    b = run_train(
+        tmp_path / 'b',
+        '--epochs',
+        '2',
+        '--taps',
+        'all',
+        '--augment',
+        '--unlearn',
+        'grl',
+        '--dropout',
+        '0.2',
+    )
     assert without_timings(a) == without_timings(b)
 
 
 def test_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
-    args = ['--epochs', '3', '--augment', '--dropout', '0.2', '--unlearn', 'reg', '--lam-schedule', 'dann']
+    args = [
+        '--epochs',
+        '3',
+        '--augment',
+        '--dropout',
+        '0.2',
+        '--unlearn',
+        'reg',
+        '--lam-schedule',
+        'dann',
+    ]
     whole = run_train(tmp_path / 'whole', *args)
     calls = {'n': 0}
     real_evaluate = train.evaluate
@@ -78,6 +147,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
         if calls['n'] == 2:
             raise KeyboardInterrupt
         return real_evaluate(*a, **k)
+
     monkeypatch.setattr(train, 'evaluate', crash_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         run_train(tmp_path / 'resumed', *args)
@@ -106,5 +176,10 @@ def test_probe_reads_the_final_checkpoint(tmp_path):
     assert json.load(open(os.path.join(tmp_path, 'probe.json'))) == probe
     assert list(probe['rand_acc']) == ['stage1', 'stage2', 'penultimate']
     for tap in probe['rand_acc']:
-        assert 0.5 < probe['rand_acc'][tap] <= 1 and abs(probe['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA
-        assert abs(probe['at_init']['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA  # the capacity control, also at chance
+        assert (
+            0.5 < probe['rand_acc'][tap] <= 1
+            and abs(probe['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA
+        )
+        assert (
+            abs(probe['at_init']['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA
+        )  # the capacity control, also at chance
