@@ -85,7 +85,8 @@ def our_batches(d, batch_size, device, channels_last=True):
     if not channels_last:
         loader.memory_format = torch.contiguous_format
     while True:
-        yield from loader
+        for x, y, r, _index in loader:
+            yield x, y, r
 
 
 def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_last, compile_):
@@ -107,7 +108,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
     model = Net(
         cfg.model, d.train_x.shape[1], d.num_classes, taps=cfg.taps, image_size=d.train_x.shape[-1]
     )
-    channels_last = channels_last and device.type == 'cuda'  # as in train.setup
+    channels_last = channels_last and device.type == 'cuda'  # as in train.build_model
     model = model.to(
         device, memory_format=torch.channels_last if channels_last else torch.contiguous_format
     )

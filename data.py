@@ -51,16 +51,27 @@ class DataError(Exception):
 
 @dataclass
 class Data:
-    train_x: torch.Tensor  # (N, C, H, W) uint8
-    train_y: torch.Tensor  # (N,) int64 class labels (after label noise)
-    train_r: torch.Tensor  # (N,) int64 random labels
+    """One run's data on the CPU. Images are (N, C, H, W) uint8; labels (N,) int64."""
+
+    train_x: torch.Tensor  # the images the network trains on
+    train_y: torch.Tensor  # their class labels, after label noise
+    train_r: torch.Tensor  # their random labels
+    train_index: torch.Tensor  # their positions in the full training split (a sample's identity)
+    train_noisy: torch.Tensor  # (N,) bool: label noise changed this class label
+    heldout_x: torch.Tensor  # training-split images the network never sees (may be empty)
+    heldout_y: torch.Tensor  # with the same label-noise process as the training images
+    heldout_r: torch.Tensor  # and their own random labels
     test_x: torch.Tensor
     test_y: torch.Tensor
     test_r: torch.Tensor
     num_classes: int
     mean: tuple  # per-channel, in [0, 1], of the training images
     std: tuple
-    noisy_labels: int  # how many training class labels label noise changed
+
+    @property
+    def noisy_labels(self):
+        """How many training class labels label noise changed."""
+        return int(self.train_noisy.sum())
 
 
 def _download(make, source):
@@ -151,8 +162,69 @@ def load(
     subset=None,
     fake_like='cifar10',
     test_subset=None,
+    half=None,
 ):
-    """Everything a run needs, on the CPU: images, class labels, random labels (train and test)."""
+    """Everything a run needs, on the CPU: images, class labels, random labels.
+
+    subset N: a seeded pool of N training images (default: all). half J: train on the J-th seeded
+    random half of the pool (Feldman & Zhang's leave-out models: halves 2k and 2k+1 are
+    complementary). The held-out set is every training-split image the run does not train on.
+    """
+    (train_x, train_y), (test_x, test_y), classes = read(name, data_dir, fake_like)
+    n = len(train_x)
+    if subset is not None and subset > n:
+        raise DataError(
+            f'--subset {subset} is larger than the {n} training images of {name}; use at most {n}'
+        )
+    if test_subset is not None and test_subset > len(test_x):
+        raise DataError(
+            f'--test-subset {test_subset} is larger than the {len(test_x)} test images of {name}; '
+            f'use at most {len(test_x)}'
+        )
+    if half is not None and (subset or n) < 2:
+        raise DataError(f'--half needs at least 2 training images (got --subset {subset})')
+
+    # One generator per purpose, each drawn over the full set, so a sample keeps its random label
+    # and its class label whatever --subset, --half and --label-noise are.
+    g = torch.Generator().manual_seed(label_seed)
+    all_r = torch.randint(random_labels, (n,), generator=g)
+    test_r = torch.randint(random_labels, (len(test_x),), generator=g)
+    g_noise = torch.Generator().manual_seed(label_seed + 1)
+    flip = torch.rand(n, generator=g_noise) < label_noise
+    all_y = torch.where(flip, torch.randint(classes, (n,), generator=g_noise), train_y)
+    noisy = all_y != train_y
+    pool = torch.randperm(n, generator=torch.Generator().manual_seed(label_seed + 2))[:subset]
+    if half is not None:  # halves 2k, 2k+1 split the pool by the k-th seeded permutation
+        g_half = torch.Generator().manual_seed(label_seed + 4 + half // 2)
+        order = pool[torch.randperm(len(pool), generator=g_half)]
+        pool = order[: len(order) // 2] if half % 2 == 0 else order[len(order) // 2 :]
+    inside = torch.zeros(n, dtype=torch.bool)
+    inside[pool] = True
+    keep, rest = inside.nonzero()[:, 0], (~inside).nonzero()[:, 0]  # sorted
+
+    g_test_subset = torch.Generator().manual_seed(label_seed + 3)
+    keep_test = torch.randperm(len(test_x), generator=g_test_subset)[:test_subset].sort().values
+    pixels = train_x[keep].float().div_(255)  # (N, C, H, W); statistics per channel
+    return Data(
+        train_x=train_x[keep],
+        train_y=all_y[keep],
+        train_r=all_r[keep],
+        train_index=keep,
+        train_noisy=noisy[keep],
+        heldout_x=train_x[rest],
+        heldout_y=all_y[rest],
+        heldout_r=all_r[rest],
+        test_x=test_x[keep_test],
+        test_y=test_y[keep_test],
+        test_r=test_r[keep_test],
+        num_classes=classes,
+        mean=tuple(pixels.mean((0, 2, 3)).tolist()),
+        std=tuple(pixels.std((0, 2, 3)).tolist()),
+    )
+
+
+def read(name, data_dir, fake_like='cifar10'):
+    """((train images, labels), (test images, labels), classes) of a dataset, checked."""
     try:
         if name == 'fake':
             train, test, classes = make_fake(fake_like)
@@ -181,50 +253,12 @@ def load(
             f'--dataset {name}: images and labels in --data-dir {data_dir} do not match; '
             'delete and download again'
         )
-    n = len(train_x)
-    if subset is not None and subset > n:
-        raise DataError(
-            f'--subset {subset} is larger than the {n} training images of {name}; use at most {n}'
-        )
-    if test_subset is not None and test_subset > len(test_x):
-        raise DataError(
-            f'--test-subset {test_subset} is larger than the {len(test_x)} test images of {name}; '
-            f'use at most {len(test_x)}'
-        )
-
-    # One generator per purpose, each drawn over the full set, so a sample keeps its random label
-    # whatever --subset and --label-noise are.
-    g = torch.Generator().manual_seed(label_seed)
-    train_r = torch.randint(random_labels, (n,), generator=g)
-    test_r = torch.randint(random_labels, (len(test_x),), generator=g)
-    g_noise = torch.Generator().manual_seed(label_seed + 1)
-    flip = torch.rand(n, generator=g_noise) < label_noise
-    noisy_y = torch.where(flip, torch.randint(classes, (n,), generator=g_noise), train_y)
-    g_subset = torch.Generator().manual_seed(label_seed + 2)
-    keep = torch.randperm(n, generator=g_subset)[:subset].sort().values
-
-    g_test_subset = torch.Generator().manual_seed(label_seed + 3)
-    keep_test = torch.randperm(len(test_x), generator=g_test_subset)[:test_subset].sort().values
-    test_x, test_y, test_r = test_x[keep_test], test_y[keep_test], test_r[keep_test]
-    noisy_labels = int((noisy_y != train_y)[keep].sum())
-    train_x, train_y, train_r = train_x[keep], noisy_y[keep], train_r[keep]
-    pixels = train_x.float().div_(255)  # (N, C, H, W); statistics per channel
-    return Data(
-        train_x,
-        train_y,
-        train_r,
-        test_x,
-        test_y,
-        test_r,
-        classes,
-        tuple(pixels.mean((0, 2, 3)).tolist()),
-        tuple(pixels.std((0, 2, 3)).tolist()),
-        noisy_labels,
-    )
+    return train, test, classes
 
 
 class GpuLoader:
-    """Batches of (normalized float images, class labels, random labels) from tensors on `device`.
+    """Batches of (normalized float images, class labels, random labels, dataset indices) from
+    tensors kept on `device`.
 
     Shuffling uses a CPU generator and augmentation a generator on the device; both are part of
     `state_dict()`, so a resumed run sees exactly the batches an uninterrupted one would.
@@ -243,11 +277,14 @@ class GpuLoader:
         augment=False,
         drop_last=False,
         seed=0,
+        index=None,
     ):
         # uint8 images: 4x less memory
         self.x = x.to(device)
         self.y = y.to(device)
         self.r = r.to(device)
+        # a sample's identity (Data.train_index): per-sample state such as turn-over dropout masks
+        self.index = (torch.arange(len(x)) if index is None else index).to(device)
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.batch_size = batch_size
@@ -279,7 +316,7 @@ class GpuLoader:
                 .div_(self.std)
                 .contiguous(memory_format=self.memory_format)
             )
-            yield x, self.y[idx], self.r[idx]
+            yield x, self.y[idx], self.r[idx], self.index[idx]
 
     def crop_flip(self, x, pad=4):
         """Per-sample random crop (zero padding `pad`) and horizontal flip.

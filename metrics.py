@@ -1,38 +1,43 @@
-"""The memorization metric: random-label accuracy, chance-corrected complexity, intervals, and a
-post-hoc probe.
+"""The memorization metric: random-label accuracy, its controls, and an independent measure.
 
 Random-label accuracy a = (1/n) Σ_i [argmax_k h(z_i)_k = r_i] on the *training* set (Becker & Risse
-2024, the method), in eval mode without augmentation. Chance is 1/K, so we report the
+2024, the method), in eval mode without augmentation. Chance is 1/K, so we also report the
 chance-corrected complexity
     ĉ = (a - 1/K) / (1 - 1/K),
-0 at chance and 1 for perfect memorization. For K = 2 it is 2a - 1 = (1/n) Σ_i σ_i s_i with σ_i = ±1
-the random label and s_i = ±1 the head's prediction: the empirical Rademacher correlation of the
-trained head (our reading of the workshop paper, not its formula). The 95% interval is Wilson's
-score interval for a binomial proportion. On held-out test samples the same heads must sit at 1/K
-(the chance check).
+0 at chance and 1 for perfect memorization. For K = 2 it is 2a - 1 = (1/n) Σ_i σ_i s_i with
+σ_i = ±1 the random label and s_i = ±1 the head's prediction: the empirical Rademacher correlation
+(our reading of the workshop paper, not its formula). Intervals of a plain accuracy are Wilson's.
 
-Post-hoc probe (our addition): freeze a trained network, fit fresh heads on each tap's features of
-the training set until the fit stops improving, and report the same numbers. It works on any
-checkpoint, and it tells removal from hiding: after unlearning, the online head may lag the moving
-features while a fresh head can still read r from them. The same probe on the run's network at
-initialization (`at_init`) measures what head capacity alone reads from features that learned
-nothing: the floor to compare with.
+Fresh heads (`fit_heads`, ours): the linear head h of model.py fitted on frozen features to
+convergence, as ridge-penalized multinomial logistic regression solved by full-batch L-BFGS. The
+problem is strictly convex, so "the same head with the same budget" has one answer whatever the
+start, and many label draws are fitted at once as one batched problem.
 
-Usage: python metrics.py probe RUN_DIR  (writes RUN_DIR/probe.json)
+Memorization and its controls (`memorization`, ours; SPEC "Memorization and its controls"). A head
+reads random labels from any features up to its capacity (Cover 1965: about 2D per free logit), so
+the papers' decodability a_train is compared with the same fit on
+    a_heldout  n held-out samples with their own random labels (same network),
+    a_init     the n training samples through the network at initialization (capacity floor),
+    a_fresh    the n training samples with fresh random labels the network never saw,
+and the memorization estimate is m = a_train - a_heldout. Its spread comes from the draw of labels:
+refitting on fresh draws measures it, and m gets a normal interval with a Welch t quantile.
 
-Capacity caveat (Cover 1965): a linear head on D features fits about 2D random binary labels
-whatever the network memorized, so every accuracy is reported with the samples per head and D.
+Leave-out memorization (`feldman_zhang`; Feldman & Zhang 2020, eq. 1):
+    mem(i) = P[f_S(x_i) = y_i | i in S] - P[f_S(x_i) = y_i | i not in S],
+over networks trained on random halves S of the training set.
 """
 
-import json
 import math
-import os
-import sys
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from model import RandomLabelHead
 from regularizer import losses
+
+PROBE_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
+PROBE_TOLERANCE = 1e-5  # largest gradient entry at convergence
+PROBE_MAX_STEPS = 1000  # L-BFGS iterations
 
 
 def complexity(acc, K):
@@ -50,32 +55,27 @@ def wilson_interval(acc, n, z=1.96):
 
 
 def autocast(device, bf16=True):
-    """bf16 autocast on CUDA, fp32 on CPU.
-
-    What bf16 buys: tensor-core matmuls, half the activation bytes.
-    """
+    """bf16 autocast on CUDA (what it buys: tensor-core matmuls, half the activation bytes);
+    fp32 on the CPU."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda')
 
 
 @torch.no_grad()
 def evaluate(model, loader, cfg):
-    """One full pass in eval mode: mean loss terms, class accuracy and random-label accuracy per
-    tap. Sums stay on the device and are read once at the end."""
+    """One full pass in eval mode: mean loss terms, class accuracy (and each sample's
+    correctness, on the CPU) and random-label accuracy per tap."""
     model.eval()
-    sums, n = None, 0
-    for x, y, r in loader:
+    sums, n, correct = None, 0, []
+    for x, y, r, _index in loader:
         with autocast(x.device, cfg.bf16):
             terms, logits, rand_logits = losses(
                 model, x, y, r, cfg.unlearn, cfg.lam, cfg.unlearn_taps, cfg.label_smoothing
             )
+        hits = logits.argmax(1) == y
+        correct.append(hits)
         batch = {f'loss_{k}': v * len(y) for k, v in terms.items() if k != 'total'}
-        batch['acc'] = (logits.argmax(1) == y).sum()
-        batch.update(
-            {
-                f'rand/{t}': (head_logits.argmax(1) == r).sum()
-                for t, head_logits in rand_logits.items()
-            }
-        )
+        batch['acc'] = hits.sum()
+        batch.update({f'rand/{t}': (out.argmax(1) == r).sum() for t, out in rand_logits.items()})
         sums = batch if sums is None else {k: sums[k] + v for k, v in batch.items()}
         n += len(y)
     model.train()
@@ -86,120 +86,156 @@ def evaluate(model, loader, cfg):
         'loss_unlearn': values['loss_unlearn'],
         'acc': values['acc'],
         'rand_acc': {k[5:]: v for k, v in values.items() if k.startswith('rand/')},
+        'correct': torch.cat(correct).cpu(),
         'n': n,
     }
 
 
-@torch.no_grad()
-def extract_features(model, loader):
-    """Every tap's pooled features over the loader (eval mode, fp32).
+@dataclass
+class HeadFit:
+    accuracy: torch.Tensor  # (R,) each head's accuracy on the labels it was fitted to
+    steps: int  # L-BFGS iterations
+    converged: bool  # every gradient entry below PROBE_TOLERANCE, or no further progress
+    loss: float  # mean cross-entropy over the heads at the end: the final fit
 
-    Returns them with the class and random labels.
+
+def fit_heads(z, y, labels, K, num_classes, layout, l2=PROBE_L2, max_steps=PROBE_MAX_STEPS):
+    """Fresh random-label heads on frozen features z (N, D), one per row of labels (R, N).
+
+    Each head is model.RandomLabelHead's linear map (per-class: the head of the sample's class y
+    scores it), fitted by minimizing mean CE + (l2/2)·|W|² on standardized features. The R
+    problems are independent, so their sum is minimized at once by full-batch L-BFGS.
     """
-    model.eval()
-    feats, ys, rs = {}, [], []
-    for x, y, r in loader:
-        with autocast(x.device, bf16=False):
-            for tap, z in model(x).features.items():
-                feats.setdefault(tap, []).append(z.float())
-        ys.append(y)
-        rs.append(r)
-    return {t: torch.cat(v) for t, v in feats.items()}, torch.cat(ys), torch.cat(rs)
+    R, N = labels.shape
+    z = z.float()
+    z = (z - z.mean(0)) / (z.std(0) + 1e-6)  # one penalty and tolerance suit every tap
+    z = torch.cat([z, torch.ones_like(z[:, :1])], 1)  # (N, D + 1); the last column is the bias
+    groups = num_classes if layout == 'per-class' else 1
+    W = torch.zeros(R, z.shape[1], groups * K, device=z.device, requires_grad=True)
+    rows = torch.arange(N, device=z.device)
+    labels = labels.to(z.device)
 
+    def logits():
+        out = torch.einsum('nd,rdk->rnk', z, W)  # (R, N, groups * K)
+        if groups > 1:
+            out = out.view(R, N, groups, K)[:, rows, y]  # (R, N, K): each sample's class head
+        return out
 
-def fit_probe(z, y, r, num_classes, K, layout, max_steps=2000, patience=100, lr=1e-2):
-    """Fit a fresh head on frozen features z (N, D) by full-batch Adam until the training
-    random-label accuracy has not improved for `patience` steps. Returns the head, the feature
-    scaling and the steps."""
-    mean, std = z.mean(0), z.std(0) + 1e-6  # standardize: one learning rate suits every tap
-    zs = (z - mean) / std
-    # the same initial head every time, the caller's RNG untouched
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        head = RandomLabelHead(z.shape[1], num_classes, K, layout)
-    head = head.to(z.device)
-    opt = torch.optim.Adam(head.parameters(), lr=lr)
-    best, best_step, step = -1.0, 0, 0
-    for step in range(max_steps):
-        logits = head(zs, y)
-        acc = (logits.argmax(1) == r).float().mean().item()  # one sync per step: tiny problem, fine
-        if acc > best:
-            best, best_step = acc, step
-        elif step - best_step >= patience:
-            break
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(logits, r).backward()
-        opt.step()
-    return head, (mean, std), step + 1
+    def objective():
+        opt.zero_grad()
+        ce = F.cross_entropy(logits().reshape(R * N, K), labels.reshape(-1), reduction='sum')
+        loss = ce / N + 0.5 * l2 * W[:, :-1].pow(2).sum()  # no penalty on the bias
+        loss.backward()
+        return loss
 
-
-def probe(model, train_loader, test_loader, num_classes, K, layout):
-    """Post-hoc probe of a frozen network.
-
-    Per tap: fresh-head random-label accuracy on train and test.
-    """
-    z_train, y_train, r_train = extract_features(model, train_loader)
-    z_test, y_test, r_test = extract_features(model, test_loader)
-    result = {k: {} for k in ('rand_acc', 'rand_acc_test', 'complexity', 'rand_acc_ci', 'steps')}
-    for tap in z_train:
-        head, (mean, std), steps = fit_probe(z_train[tap], y_train, r_train, num_classes, K, layout)
-        with torch.no_grad():
-            acc = (
-                (head((z_train[tap] - mean) / std, y_train).argmax(1) == r_train)
-                .float()
-                .mean()
-                .item()
-            )
-            acc_test = (
-                (head((z_test[tap] - mean) / std, y_test).argmax(1) == r_test).float().mean().item()
-            )
-        result['rand_acc'][tap], result['rand_acc_test'][tap] = acc, acc_test
-        result['complexity'][tap] = complexity(acc, K)
-        result['rand_acc_ci'][tap] = wilson_interval(acc, len(r_train))
-        result['steps'][tap] = steps
-    return result
-
-
-def probe_run(run_dir):
-    """Probe the final checkpoint of a finished run and write RUN_DIR/probe.json atomically."""
-    import train  # here, not at the top: train.py imports this module
-
-    with open(os.path.join(run_dir, 'results.json')) as f:
-        results = json.load(f)
-    if results['status'] != 'done':
-        out = {'status': results['status']}  # a diverged network has nothing left to probe
-    else:
-        cfg = train.build_parser().parse_args([])  # defaults for options newer than the run
-        vars(cfg).update(results['config'], device='auto')  # probe wherever we are
-        data, model, device = train.setup(cfg)  # seeded: the very network the run started from
-        train_loader, test_loader = train.eval_loaders(data, cfg, device)
-        args = (train_loader, test_loader, data.num_classes, cfg.random_labels, cfg.rlp_head)
-        # capacity control: what a fresh head reads from features that learned nothing
-        at_init = probe(model, *args)
-        model.load_state_dict(
-            torch.load(os.path.join(run_dir, 'checkpoint.pt'), map_location=device)['model']
-        )
-        out = {'status': 'done', **probe(model, *args), 'at_init': at_init}
-    train.write_json(os.path.join(run_dir, 'probe.json'), out)
-    return out
-
-
-if __name__ == '__main__':
-    if (
-        len(sys.argv) != 3
-        or sys.argv[1] != 'probe'
-        or not os.path.exists(os.path.join(sys.argv[2], 'results.json'))
-    ):
-        print(
-            "usage: python metrics.py probe RUN_DIR  (RUN_DIR holds a finished run's results.json)",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    result = probe_run(sys.argv[2])
-    print(
-        json.dumps(
-            {k: result[k] for k in ('rand_acc', 'rand_acc_test')}
-            if result['status'] == 'done'
-            else result
-        )
+    opt = torch.optim.LBFGS(
+        [W],
+        lr=1,
+        max_iter=max_steps,
+        tolerance_grad=PROBE_TOLERANCE,
+        tolerance_change=1e-9,
+        history_size=20,
+        line_search_fn='strong_wolfe',
     )
+    opt.step(objective)
+    steps = opt.state[W]['n_iter']
+    with torch.no_grad():
+        out = logits()
+        accuracy = (out.argmax(-1) == labels).float().mean(1).cpu()
+        ce = F.cross_entropy(out.reshape(R * N, K), labels.reshape(-1)).item()
+    converged = steps < max_steps or W.grad.abs().max().item() <= PROBE_TOLERANCE
+    return HeadFit(accuracy, steps, converged, ce)
+
+
+def t_quantile(df, z=1.959964):
+    """The 97.5% quantile of Student's t with df degrees of freedom (Cornish-Fisher expansion:
+    within 0.05 of the exact value for df >= 4)."""
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def difference_interval(a, null_train, heldout):
+    """95% interval of m = a - mean(heldout), where a is one fit whose spread is that of the
+    null_train refits, and heldout are refits on other labels (Welch-Satterthwaite)."""
+    v_train = null_train.var().item()
+    v_heldout = heldout.var().item() / len(heldout)
+    df = (v_train + v_heldout) ** 2 / (
+        v_train**2 / (len(null_train) - 1) + v_heldout**2 / (len(heldout) - 1) + 1e-30
+    )
+    m = a - heldout.mean().item()
+    half = t_quantile(max(df, 1.0)) * math.sqrt(v_train + v_heldout)
+    return m, [m - half, m + half]
+
+
+def memorization(train, heldout, init, K, num_classes, layout, fresh):
+    """m = a_train - a_heldout at one tap, with the controls and a 95% interval.
+
+    train, heldout, init: (z, y, r) with n samples each; init holds the training samples'
+    features through the network at initialization. fresh: (R, n) random labels nobody
+    trained on (R >= 2), fitted on the training and on the held-out features: their spread is
+    the label-draw spread of a fit, and on the held-out set they average a_heldout.
+    """
+    z_train, y_train, r_train = train
+    z_heldout, y_heldout, r_heldout = heldout
+    args = (K, num_classes, layout)
+    fit_train = fit_heads(z_train, y_train, torch.cat([r_train[None], fresh]), *args)
+    fit_heldout = fit_heads(z_heldout, y_heldout, torch.cat([r_heldout[None], fresh]), *args)
+    fit_init = fit_heads(init[0], init[1], init[2][None], *args)
+    a_train = fit_train.accuracy[0].item()
+    fresh_train = fit_train.accuracy[1:]
+    m, ci = difference_interval(a_train, fresh_train, fit_heldout.accuracy)
+    fits = (fit_train, fit_heldout, fit_init)
+    return {
+        'a_train': a_train,
+        'a_heldout': fit_heldout.accuracy.mean().item(),
+        'a_init': fit_init.accuracy[0].item(),
+        'a_fresh': fresh_train.mean().item(),
+        'memorization': m,
+        'memorization_ci': ci,
+        'sd_fit': fresh_train.std().item(),  # one fit's spread over label draws
+        'steps': max(f.steps for f in fits),
+        'converged': all(f.converged for f in fits),
+        'final_fit': fit_train.loss,  # mean cross-entropy of the training fits at the end
+    }
+
+
+def feldman_zhang(correct, member):
+    """Leave-out memorization from models in complementary pairs (2k, 2k+1).
+
+    correct, member: (M, N) bool: model j classifies sample i correctly / trained on it. In a
+    complementary pair every sample is in exactly one model, so each pair gives an unbiased
+    estimate of mem(i) for every i. Returns (P, N): the P pairs' estimates.
+    """
+    assert len(correct) % 2 == 0, 'the leave-out models come in complementary pairs'
+    c, m = correct.float(), member.bool()
+    assert bool((m[0::2] ^ m[1::2]).all()), 'models 2k and 2k+1 must split the samples'
+    in_first = m[0::2]  # (P, N): sample i is in the pair's first model
+    return torch.where(in_first, c[0::2] - c[1::2], c[1::2] - c[0::2])
+
+
+def mean_and_error(per_pair, mask=None):
+    """Mean over samples (those in mask) and its standard error over the P pairs."""
+    values = per_pair if mask is None else per_pair[:, mask]
+    if values.shape[1] == 0:
+        return None, None
+    pair_means = values.float().mean(1)  # (P,)
+    error = pair_means.std().item() / math.sqrt(len(pair_means)) if len(pair_means) > 1 else None
+    return pair_means.mean().item(), error
+
+
+def spearman(x, y):
+    """Spearman's rank correlation (average ranks for ties); None below 3 points."""
+    if len(x) < 3:
+        return None
+
+    def ranks(v):
+        v = torch.tensor(v, dtype=torch.float64)
+        rank = torch.empty_like(v)
+        rank[v.argsort()] = torch.arange(len(v), dtype=torch.float64)
+        for value in v.unique():  # ties share their average rank
+            rank[v == value] = rank[v == value].mean()
+        return rank
+
+    rx, ry = ranks(x), ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = (rx.norm() * ry.norm()).item()
+    return (rx @ ry).item() / denominator if denominator > 0 else None

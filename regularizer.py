@@ -17,6 +17,7 @@ opposite of its stated aim of making the correct random label improbable; we min
 """
 
 import torch
+import torch.nn.functional as F
 
 
 class GradReverse(torch.autograd.Function):
@@ -63,41 +64,56 @@ def output_regularizer(logits, r):
     return (torch.logsumexp(logits, 1) - torch.logsumexp(others, 1)).mean()
 
 
+def head_input(z, tap, unlearn, lam, unlearn_taps, memorize):
+    """What the random-label head at `tap` reads: sg(z) (the metric), GRL_λ(z) (unlearning), or z
+    itself (the positive control --memorize, at the penultimate tap: f is trained on r)."""
+    if memorize and tap == 'penultimate':
+        return z
+    if unlearn == 'grl' and (unlearn_taps == 'all' or tap == 'penultimate'):
+        return grad_reverse(z, lam)
+    return z.detach()
+
+
 def losses(
-    model, x, y, r, unlearn='none', lam=0.0, unlearn_taps='penultimate', label_smoothing=0.0
+    model,
+    x,
+    y,
+    r,
+    unlearn='none',
+    lam=0.0,
+    unlearn_taps='penultimate',
+    label_smoothing=0.0,
+    memorize=False,
 ):
     """The training objective in one forward pass: L = L_class + Σ_taps L_rnd + λ·L_unlearn.
 
     L_class = CE(g(z), y) trains f and g. L_rnd = CE(h(sg(z)), r) trains each tap's head h and
-    never f.
-    unlearn picks the term that makes f forget r, at the penultimate tap (or every tap):
+    never f. unlearn picks the term that makes f forget r, at the penultimate tap (or every tap):
       'none': no term; the heads only observe (the complexity metric).
-      'grl':  h reads GRL_λ(z) instead of sg(z); L_unlearn is reported as that tap's L_rnd, which f
-              ascends.
+      'grl':  h reads GRL_λ(z) instead of sg(z); L_unlearn is reported as that tap's L_rnd,
+              which f ascends.
       'reg':  L_unlearn = -log(1 - p̂_r) from h with frozen parameters, added with weight λ.
+    memorize (the positive control, ours): the penultimate head reads z without the
+    stop-gradient, so L_rnd also trains f: the network is made to memorize r.
     Returns (dict of named loss terms, class logits (B, C), {tap: random-label logits (B, K)}).
     """
     assert unlearn in ('none', 'grl', 'reg'), f'unknown unlearning mechanism {unlearn}'
+    assert not (memorize and unlearn != 'none'), 'memorize and unlearn pull f opposite ways'
     out = model(x)
-    rand_logits, loss_rnd, loss_unlearn = {}, x.new_zeros(()), x.new_zeros(())
+    rand_logits = {}
+    loss_rnd = x.new_zeros(())
+    loss_unlearn = x.new_zeros(())
     for tap, z in out.features.items():
         head = model.rand_heads[tap]
-        unlearn_here = unlearn != 'none' and (unlearn_taps == 'all' or tap == 'penultimate')
-        rand_logits[tap] = head(
-            grad_reverse(z, lam) if unlearn_here and unlearn == 'grl' else z.detach(), y
-        )
-        tap_loss = torch.nn.functional.cross_entropy(rand_logits[tap].float(), r)
+        rand_logits[tap] = head(head_input(z, tap, unlearn, lam, unlearn_taps, memorize), y)
+        tap_loss = F.cross_entropy(rand_logits[tap].float(), r)
         loss_rnd = loss_rnd + tap_loss
-        if unlearn_here:
-            loss_unlearn = loss_unlearn + (
-                output_regularizer(head(z, y, frozen=True), r) if unlearn == 'reg' else tap_loss
-            )
-    loss_class = torch.nn.functional.cross_entropy(
-        out.logits.float(), y, label_smoothing=label_smoothing
-    )
+        if unlearn != 'none' and (unlearn_taps == 'all' or tap == 'penultimate'):
+            if unlearn == 'reg':
+                loss_unlearn = loss_unlearn + output_regularizer(head(z, y, frozen=True), r)
+            else:
+                loss_unlearn = loss_unlearn + tap_loss
+    loss_class = F.cross_entropy(out.logits.float(), y, label_smoothing=label_smoothing)
     total = loss_class + loss_rnd + (lam * loss_unlearn if unlearn == 'reg' else 0)
-    return (
-        {'class': loss_class, 'rnd': loss_rnd, 'unlearn': loss_unlearn, 'total': total},
-        out.logits,
-        rand_logits,
-    )
+    terms = {'class': loss_class, 'rnd': loss_rnd, 'unlearn': loss_unlearn, 'total': total}
+    return terms, out.logits, rand_logits

@@ -1,16 +1,17 @@
-"""One training run with random-label heads: python train.py --dataset fashion-mnist --model cnn --out runs/x
+"""One training run with random-label heads: python train.py --dataset fake --out runs/x
 
 Trains f and g on the class labels and one random-label head per tap on the random labels
-(model.py), with the objective of regularizer.losses, and measures memorization as in metrics.py.
+(model.py), with the objective of regularizer.losses, and measures the heads as in metrics.py.
 Writes DIR/checkpoint.pt atomically every epoch and DIR/results.json when the run ends (status
-"done" or "diverged"); rerunning the same command resumes from the checkpoint, and a finished run
-is not redone. Bad input: one line on stderr, exit code 2.
+"done" or "diverged"); rerunning the same command resumes from the checkpoint, a finished run is
+not redone, and a changed option on an existing folder is refused. Bad input: one line on stderr,
+exit code 2.
 
 Defaults: SGD with Nesterov momentum 0.9, batch 512, peak lr 0.2 (the usual 0.1 at batch 128 of the
 WRN and ResNet CIFAR recipes, scaled by sqrt(4) for batch 512), one epoch of linear warm-up then
 cosine decay to 0, weight decay 5e-4 (Zagoruyko & Komodakis 2016; not applied to the random-label
 heads, whose capacity is the thing measured), crop+flip augmentation, 30 epochs.
-"""  # noqa: E501 (the first line is the --help description; kept whole)
+"""
 
 import argparse
 import json
@@ -31,112 +32,72 @@ from regularizer import losses
 
 # steps between the only host-device syncs of training (divergence check, progress bar)
 SYNC_EVERY_CUDA = 50
+# options that say where and how fast a run goes, not what it computes: a resumed or repeated
+# run may change them
+PLACE_OPTIONS = ('out', 'device', 'compile', 'data_dir')
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2, no usage dump
-        self.exit(2, f'train.py: error: {message} (see python train.py --help)\n')
+        self.exit(2, f'{self.prog}: error: {message} (see python {self.prog} --help)\n')
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default, except None (the help text says what no value means)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def build_parser():
-    p = Parser(
-        description=__doc__.split('\n')[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    p.add_argument('--dataset', default='fashion-mnist', choices=data_lib.DATASETS)
-    p.add_argument(
-        '--fake-like',
-        default='cifar10',
-        choices=list(data_lib.FAKE_SHAPES),
-        help='shape of --dataset fake',
-    )
-    p.add_argument('--model', default='cnn', choices=MODELS)
-    p.add_argument('--epochs', type=int, default=30)
-    p.add_argument('--batch-size', type=int, default=512)
-    p.add_argument(
-        '--lr',
-        type=float,
-        default=0.2,
-        help='peak learning rate (warm-up 1 epoch, then cosine to 0)',
-    )
-    p.add_argument(
-        '--weight-decay', type=float, default=5e-4, help='on f and g, not on the random-label heads'
-    )
-    p.add_argument('--dropout', type=float, default=0.0, help='on z before the task head g')
-    p.add_argument('--label-smoothing', type=float, default=0.0)
-    p.add_argument(
-        '--augment',
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help='random crop (pad 4) + flip',
-    )
-    p.add_argument(
-        '--random-labels',
-        type=int,
-        default=2,
-        metavar='K',
-        help='number of random labels (2: Rademacher)',
-    )
-    p.add_argument('--rlp-head', default='per-class', choices=['per-class', 'shared'])
-    p.add_argument('--taps', default='penultimate', choices=['penultimate', 'all'])
-    p.add_argument('--unlearn', default='none', choices=['none', 'grl', 'reg'])
-    p.add_argument('--unlearn-taps', default='penultimate', choices=['penultimate', 'all'])
-    p.add_argument(
-        '--lam',
-        type=float,
-        default=1.0,
-        help='λ, weight of the unlearning term (ignored with --unlearn none)',
-    )
-    p.add_argument(
-        '--lam-schedule',
-        default='constant',
-        choices=['constant', 'dann'],
-        help='dann: λ(2/(1+e^-10p)-1)',
-    )
-    p.add_argument(
-        '--label-seed', type=int, default=0, help='seeds random labels, label noise and --subset'
-    )
-    p.add_argument(
-        '--seed', type=int, default=0, help='seeds initialization, data order and augmentation'
-    )
-    p.add_argument(
-        '--label-noise', type=float, default=0.0, help='probability of replacing a class label'
-    )
-    p.add_argument(
-        '--subset', type=int, default=None, help='train on this many images (default: all)'
-    )
-    p.add_argument(
-        '--test-subset',
-        type=int,
-        default=None,
-        help='evaluate on this many test images (default: all)',
-    )
-    p.add_argument('--data-dir', default='data')
-    p.add_argument('--out', default='runs/default')
-    p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    p.add_argument(
-        '--compile',
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help='torch.compile the step',
-    )
-    p.add_argument(
-        '--bf16',
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help='bf16 autocast on CUDA (--no-bf16: fp32)',
-    )
+    p = Parser(prog='train.py', description=__doc__.split('\n')[0], formatter_class=HelpFormatter)
+    add, flag = p.add_argument, argparse.BooleanOptionalAction
+    add('--dataset', default='fashion-mnist', choices=data_lib.DATASETS, help='training data')
+    add('--fake-like', default='cifar10', choices=list(data_lib.FAKE_SHAPES), help='fake shape')
+    add('--model', default='cnn', choices=MODELS, help='backbone f')
+    add('--epochs', type=int, default=30, help='passes over the training set')
+    add('--batch-size', type=int, default=512, help='images per step')
+    add('--lr', type=float, default=0.2, help='peak learning rate (1 epoch warm-up, then cosine)')
+    add('--weight-decay', type=float, default=5e-4, help='on f and g, not on the heads')
+    add('--dropout', type=float, default=0.0, help='on z before the task head g')
+    add('--label-smoothing', type=float, default=0.0, help='of the class loss')
+    add('--augment', action=flag, default=True, help='random crop (pad 4) + horizontal flip')
+    add('--random-labels', type=int, default=2, metavar='K', help='random labels (2: Rademacher)')
+    add('--rlp-head', default='per-class', choices=['per-class', 'shared'], help='head layout')
+    add('--taps', default='penultimate', choices=['penultimate', 'all'], help='where heads sit')
+    add('--unlearn', default='none', choices=['none', 'grl', 'reg'], help='unlearning term')
+    add('--unlearn-taps', default='penultimate', choices=['penultimate', 'all'], help='where')
+    add('--lam', type=float, default=1.0, help='λ, weight of the unlearning term')
+    add('--lam-schedule', default='constant', choices=['constant', 'dann'], help='λ over time')
+    add('--memorize', action=flag, default=False,
+        help='positive control: the penultimate head reads z without stop-gradient, so f is '
+        'trained on the random labels (the network memorizes them)')  # fmt: skip
+    add('--label-seed', type=int, default=0, help='seeds random labels, noise, subset, halves')
+    add('--seed', type=int, default=0, help='seeds initialization, data order, augmentation')
+    add('--label-noise', type=float, default=0.0, help='probability of replacing a class label')
+    add('--subset', type=int, default=None, help='train on this many images (default: all)')
+    add('--half', type=int, default=None, metavar='J',
+        help='train on the J-th seeded random half of the training images (halves 2k and 2k+1 '
+        'are complementary: the leave-out models of Feldman & Zhang 2020)')  # fmt: skip
+    add('--test-subset', type=int, default=None, help='test on this many images (default: all)')
+    add('--data-dir', default='data', help='where datasets are read or downloaded')
+    add('--out', default='runs/default', help='run folder: results.json, checkpoint.pt')
+    add('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA if any')
+    add('--compile', action=flag, default=False, help='torch.compile the training step')
+    add('--bf16', action=flag, default=True, help='bf16 autocast on CUDA (no effect on the CPU)')
     return p
 
 
 def parse_args(argv=None):
     p = build_parser()
     cfg = p.parse_args(argv)
+    finite = math.isfinite
     checks = [
         (cfg.epochs >= 1, f'--epochs must be >= 1 (got {cfg.epochs})'),
         (cfg.batch_size >= 1, f'--batch-size must be >= 1 (got {cfg.batch_size})'),
-        (math.isfinite(cfg.lr) and cfg.lr > 0, f'--lr must be a finite number > 0 (got {cfg.lr})'),
+        (finite(cfg.lr) and cfg.lr > 0, f'--lr must be a finite number > 0 (got {cfg.lr})'),
         (
-            math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0,
+            finite(cfg.weight_decay) and cfg.weight_decay >= 0,
             f'--weight-decay must be finite and >= 0 (got {cfg.weight_decay})',
         ),
         (0 <= cfg.dropout < 1, f'--dropout must be in [0, 1) (got {cfg.dropout})'),
@@ -148,15 +109,17 @@ def parse_args(argv=None):
             cfg.random_labels >= 2,
             f'--random-labels K must be >= 2 (got {cfg.random_labels}); K = 2 gives binary labels',
         ),
+        (finite(cfg.lam) and cfg.lam >= 0, f'--lam must be a finite number >= 0 (got {cfg.lam})'),
         (
-            math.isfinite(cfg.lam) and cfg.lam >= 0,
-            f'--lam must be a finite number >= 0 (got {cfg.lam})',
+            not (cfg.memorize and cfg.unlearn != 'none'),
+            '--memorize trains f on the random labels and --unlearn against them; use one',
         ),
         (
             0 <= cfg.label_noise <= 1,
             f'--label-noise must be a probability in [0, 1] (got {cfg.label_noise})',
         ),
         (cfg.subset is None or cfg.subset >= 1, f'--subset must be >= 1 (got {cfg.subset})'),
+        (cfg.half is None or cfg.half >= 0, f'--half must be >= 0 (got {cfg.half})'),
         (
             cfg.test_subset is None or cfg.test_subset >= 1,
             f'--test-subset must be >= 1 (got {cfg.test_subset})',
@@ -186,103 +149,93 @@ def write_json(path, obj):
     os.replace(path + '.tmp', path)
 
 
-def setup(cfg):
-    """Device, data (CPU tensors) and the model, seeded by cfg.seed."""
-    device = torch.device(
-        'cuda'
-        if cfg.device == 'cuda' or (cfg.device == 'auto' and torch.cuda.is_available())
-        else 'cpu'
-    )
-    data = data_lib.load(
+def pick_device(cfg):
+    cuda = cfg.device == 'cuda' or (cfg.device == 'auto' and torch.cuda.is_available())
+    return torch.device('cuda' if cuda else 'cpu')
+
+
+def load_data(cfg):
+    """The run's data (CPU tensors), as its config selects it."""
+    return data_lib.load(
         cfg.dataset,
         cfg.data_dir,
         cfg.label_seed,
         cfg.random_labels,
-        cfg.label_noise,
-        cfg.subset,
-        cfg.fake_like,
-        cfg.test_subset,
+        label_noise=cfg.label_noise,
+        subset=cfg.subset,
+        fake_like=cfg.fake_like,
+        test_subset=cfg.test_subset,
+        half=cfg.half,
     )
+
+
+def build_model(cfg, data, device):
+    """The network at initialization, seeded by cfg.seed: the same weights on every call."""
     torch.manual_seed(cfg.seed)
     _, channels, size, _ = data.train_x.shape
     model = Net(
         cfg.model,
         channels,
         data.num_classes,
-        cfg.random_labels,
-        cfg.rlp_head,
-        cfg.taps,
-        cfg.dropout,
-        size,
+        random_labels=cfg.random_labels,
+        rlp_head=cfg.rlp_head,
+        taps=cfg.taps,
+        dropout=cfg.dropout,
+        image_size=size,
     )
-    # faster convs on GPUs
+    # channels-last: the GPU's fast convolution layout
     memory_format = torch.channels_last if device.type == 'cuda' else torch.contiguous_format
     torch.backends.cudnn.benchmark = True  # pick the fastest conv kernels once per shape
-    return data, model.to(device, memory_format=memory_format), device
+    return model.to(device, memory_format=memory_format)
 
 
-def eval_loaders(data, cfg, device):
-    """Loaders for the training set without augmentation (final metric, probe) and the test set."""
-
-    def make(x, y, r):
-        return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device)
-
-    train_eval = make(data.train_x, data.train_y, data.train_r)
-    test_eval = make(data.test_x, data.test_y, data.test_r)
-    return train_eval, test_eval
+def eval_loader(data, split, device):
+    """A split ('train', 'heldout', 'test') in order, without augmentation."""
+    x, y, r = (getattr(data, f'{split}_{k}') for k in 'xyr')
+    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device)
 
 
 def lr_at(step, total, steps_per_epoch, cfg):
     """One epoch of linear warm-up, then cosine decay to 0."""
     if step < steps_per_epoch:
         return cfg.lr * (step + 1) / steps_per_epoch
-    return (
-        cfg.lr
-        * 0.5
-        * (1 + math.cos(math.pi * (step - steps_per_epoch) / max(1, total - steps_per_epoch)))
-    )
+    progress = (step - steps_per_epoch) / max(1, total - steps_per_epoch)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def lam_at(progress, cfg):
     """λ, constant or ramped up as in DANN (Ganin & Lempitsky 2015), progress p in [0, 1]."""
-    return (
-        cfg.lam * (2 / (1 + math.exp(-10 * progress)) - 1)
-        if cfg.lam_schedule == 'dann'
-        else cfg.lam
-    )
+    if cfg.lam_schedule == 'dann':
+        return cfg.lam * (2 / (1 + math.exp(-10 * progress)) - 1)
+    return cfg.lam
 
 
 def forward_step(model, x, y, r, cfg, lam):
-    """Loss to minimize and a vector of batch statistics (kept on the device): loss terms,
-    correct counts."""
+    """Loss to minimize, and batch statistics kept on the device (loss sums, correct counts)."""
     with autocast(x.device, cfg.bf16):
         terms, logits, rand_logits = losses(
-            model, x, y, r, cfg.unlearn, lam, cfg.unlearn_taps, cfg.label_smoothing
+            model, x, y, r, cfg.unlearn, lam, cfg.unlearn_taps, cfg.label_smoothing, cfg.memorize
         )
-    counts = [(logits.argmax(1) == y).sum()] + [
-        (head_logits.argmax(1) == r).sum() for head_logits in rand_logits.values()
-    ]
-    stats = torch.stack(
-        [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')] + [c.float() for c in counts]
-    )
-    return terms['total'], stats.detach()  # (3 + 1 + taps,): loss sums, correct counts
+    counts = [(logits.argmax(1) == y).sum()]
+    counts += [(head_logits.argmax(1) == r).sum() for head_logits in rand_logits.values()]
+    loss_sums = [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')]
+    stats = torch.stack(loss_sums + [c.float() for c in counts])  # (3 + 1 + taps,)
+    return terms['total'], stats.detach()
 
 
-def environment(device):
+def environment(device, cfg):
     try:
-        commit = subprocess.run(
-            ['git', 'rev-parse', 'HEAD'],
-            capture_output=True,
-            text=True,
-            cwd=os.path.dirname(__file__) or '.',
-        ).stdout.strip()
+        here = os.path.dirname(os.path.abspath(__file__))
+        git = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=here)
+        commit = git.stdout.strip()
     except OSError:
         commit = ''
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
     return {
         'torch': torch.__version__,
         'torchvision': torchvision.__version__,
-        'device': name,
+        'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
+        'world_size': 1,
+        'bf16': cfg.bf16 and device.type == 'cuda',  # what ran, whatever the flag said
         'git_commit': commit,
     }
 
@@ -296,16 +249,32 @@ def make_optimizer(model, cfg, device):
     (their capacity is what we measure)."""
     heads = list(model.rand_heads.parameters())
     body = [p for name, p in model.named_parameters() if not name.startswith('rand_heads.')]
+    groups = [
+        {'params': body, 'weight_decay': cfg.weight_decay},
+        {'params': heads, 'weight_decay': 0.0},
+    ]
     return torch.optim.SGD(
-        [
-            {'params': body, 'weight_decay': cfg.weight_decay},
-            {'params': heads, 'weight_decay': 0.0},
-        ],
-        lr=cfg.lr,
-        momentum=0.9,
-        nesterov=True,
-        fused=device.type == 'cuda',
+        groups, lr=cfg.lr, momentum=0.9, nesterov=True, fused=device.type == 'cuda'
     )
+
+
+def run_identity(config):
+    """The options that define what a run computes (not where or how fast it runs)."""
+    return {k: v for k, v in config.items() if k not in PLACE_OPTIONS}
+
+
+def refuse_other_run(stored, config, what):
+    """Exit 2 when an existing folder holds a run of another config, naming what differs."""
+    old, new = run_identity(stored), run_identity(config)
+    if old != new:
+        diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        shown = ', '.join(f'--{k.replace("_", "-")} {old.get(k)} -> {new.get(k)}' for k in diff)
+        print(
+            f'train.py: error: --out {config["out"]} holds {what} of a different run ({shown}); '
+            'use another --out',
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
 
 def save_checkpoint(path, model, opt, loader, history, config):
@@ -326,22 +295,9 @@ def save_checkpoint(path, model, opt, loader, history, config):
 
 
 def load_checkpoint(path, model, opt, loader, config):
-    """Restore a checkpoint of this same run; returns its history.
-
-    A checkpoint of another run is refused.
-    """
+    """Restore a checkpoint of this same run; returns its history. Another run's is refused."""
     ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
-
-    def same(c):
-        return {k: v for k, v in c.items() if k not in ('out', 'device', 'compile', 'data_dir')}
-
-    if same(ckpt['config']) != same(config):
-        print(
-            f'train.py: error: --out {config["out"]} holds a checkpoint of a different run; '
-            'use another --out',
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    refuse_other_run(ckpt['config'], config, 'a checkpoint')
     model.load_state_dict(ckpt['model'])
     opt.load_state_dict(ckpt['optimizer'])
     loader.load_state_dict(ckpt['loader'])
@@ -353,16 +309,15 @@ def load_checkpoint(path, model, opt, loader, config):
 
 
 def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
-    """One pass over the training set.
-
-    Returns the online statistics and the number of images seen.
-    """
-    device, steps_per_epoch = lam.device, len(loader)
-    total_steps, sync_every = cfg.epochs * steps_per_epoch, (SYNC_EVERY_CUDA if lam.is_cuda else 1)
-    sums, seen = torch.zeros(4 + len(taps), device=device), 0
+    """One pass over the training set; returns the online statistics and the images seen."""
+    steps_per_epoch = len(loader)
+    total_steps = cfg.epochs * steps_per_epoch
+    sync_every = SYNC_EVERY_CUDA if lam.is_cuda else 1
+    sums = torch.zeros(4 + len(taps), device=lam.device)
+    seen = 0
     model.train()
     bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=None)
-    for i, (x, y, r) in enumerate(bar):
+    for i, (x, y, r, _index) in enumerate(bar):
         step = (epoch - 1) * steps_per_epoch + i
         for group in opt.param_groups:
             group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
@@ -377,44 +332,41 @@ def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
             # the only sync: a NaN in any step makes these NaN
             mean_losses = (sums[:3] / seen).tolist()
             if not all(map(math.isfinite, mean_losses)):
-                raise Diverged(
-                    f'non-finite loss at step {step}: '
-                    + ', '.join(
-                        f'{k} {v}'
-                        for k, v in zip(('class', 'rnd', 'unlearn'), mean_losses, strict=True)
-                    )
-                )
+                names = ('class', 'rnd', 'unlearn')
+                values = ', '.join(f'{k} {v}' for k, v in zip(names, mean_losses, strict=True))
+                raise Diverged(f'non-finite loss at step {step}: {values}')
             bar.set_postfix(loss=f'{mean_losses[0]:.3f}')
     sums = [v / seen for v in sums.tolist()]
-    return {
-        'loss_class': sums[0],
-        'loss_rnd': sums[1],
-        'loss_unlearn': sums[2],
-        'train_acc': sums[3],
-        'rand_acc': dict(zip(taps, sums[4:], strict=True)),
-    }, seen
+    online = {'loss_class': sums[0], 'loss_rnd': sums[1], 'loss_unlearn': sums[2]}
+    online.update(train_acc=sums[3], rand_acc=dict(zip(taps, sums[4:], strict=True)))
+    return online, seen
 
 
-def final_metrics(model, train_eval, history, cfg, num_classes, n_test):
+def final_metrics(model, data, history, cfg, device):
     """The metric after the last epoch: a full pass over the training set (eval mode, no
-    augmentation). The test numbers are the last epoch's, which were measured on these same
-    weights."""
-    train, last, K = evaluate(model, train_eval, cfg), history[-1], cfg.random_labels
-    per_head = train['n'] / (num_classes if cfg.rlp_head == 'per-class' else 1)
+    augmentation). The test numbers are the last epoch's, measured on these same weights."""
+    train = evaluate(model, eval_loader(data, 'train', device), cfg)
+    last, K = history[-1], cfg.random_labels
+    noisy = data.train_noisy
+    per_head = train['n'] / (data.num_classes if cfg.rlp_head == 'per-class' else 1)
+    rand_acc = train['rand_acc']
     return {
         'epoch': cfg.epochs,
         'lr': last['lr'],
         'lam': last['lam'],
         **{k: train[k] for k in ('loss_class', 'loss_rnd', 'loss_unlearn')},
         'train_acc': train['acc'],
+        # accuracy on the (noisy) training labels of the samples label noise left alone / changed
+        'train_acc_clean': train['correct'][~noisy].float().mean().item() if noisy.any() else None,
+        'train_acc_noisy': train['correct'][noisy].float().mean().item() if noisy.any() else None,
         'test_acc': last['test_acc'],
         'gen_gap': train['acc'] - last['test_acc'],
-        'rand_acc': train['rand_acc'],
+        'rand_acc': rand_acc,
         'rand_acc_test': last['rand_acc_test'],
-        'complexity': {t: complexity(a, K) for t, a in train['rand_acc'].items()},
-        'rand_acc_ci': {t: wilson_interval(a, train['n']) for t, a in train['rand_acc'].items()},
-        # where chance may fall
-        'rand_acc_test_ci': {t: wilson_interval(1 / K, n_test) for t in model.taps},
+        'complexity': {t: complexity(a, K) for t, a in rand_acc.items()},
+        'rand_acc_ci': {t: wilson_interval(a, train['n']) for t, a in rand_acc.items()},
+        # where chance may fall on the test set
+        'rand_acc_test_ci': {t: wilson_interval(1 / K, len(data.test_y)) for t in model.taps},
         'head_capacity': {
             t: {'samples_per_head': per_head, 'dim': d, 'cover_2d': 2 * d}
             for t, d in model.dims.items()
@@ -424,16 +376,36 @@ def final_metrics(model, train_eval, history, cfg, num_classes, n_test):
     }
 
 
+def finished(results_path, config):
+    """The results of a finished run of this same config, or None if there is none."""
+    if not os.path.exists(results_path):
+        return None
+    with open(results_path) as f:
+        results = json.load(f)
+    refuse_other_run(results['config'], config, 'the results')
+    print(f'{results_path} exists: run finished, nothing to do')
+    return results
+
+
 def run(cfg):
     results_path = os.path.join(cfg.out, 'results.json')
     ckpt_path = os.path.join(cfg.out, 'checkpoint.pt')
-    if os.path.exists(results_path):
-        print(f'{results_path} exists: run finished, nothing to do')
-        with open(results_path) as f:
-            return json.load(f)
     config = vars(cfg)
-    data, model, device = setup(cfg)
-    env = environment(device)
+    done = finished(results_path, config)
+    if done is not None:
+        return done
+    device = pick_device(cfg)
+    data = load_data(cfg)
+    if cfg.compile and len(data.train_y) < cfg.batch_size:  # compiled steps drop partial batches
+        print(
+            f'train.py: error: --batch-size {cfg.batch_size} is larger than the '
+            f'{len(data.train_y)} training images, and --compile keeps only full batches; '
+            f'use --batch-size {len(data.train_y)} or less',
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    model = build_model(cfg, data, device)
+    env = environment(device, cfg)
     print(f'torch {env["torch"]} on {env["device"]} | config {json.dumps(config)}', flush=True)
     loader = data_lib.GpuLoader(
         data.train_x,
@@ -445,34 +417,31 @@ def run(cfg):
         device,
         shuffle=True,
         augment=cfg.augment,
-        drop_last=cfg.compile,
+        drop_last=cfg.compile,  # one shape for the compiled step
         seed=cfg.seed,
+        index=data.train_index,
     )
-    train_eval, test_eval = eval_loaders(data, cfg, device)
+    test_eval = eval_loader(data, 'test', device)
     opt = make_optimizer(model, cfg, device)
-    # fuses the heads' small kernels
+    # compile fuses the heads' small kernels
     step_fn = torch.compile(forward_step) if cfg.compile else forward_step
     lam = torch.zeros((), device=device)  # a tensor: changing λ never recompiles
-    history = (
-        load_checkpoint(ckpt_path, model, opt, loader, config) if os.path.exists(ckpt_path) else []
-    )
+    resume = os.path.exists(ckpt_path)
+    history = load_checkpoint(ckpt_path, model, opt, loader, config) if resume else []
     results = {'config': config, 'env': env}
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         try:
             online, seen = train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, model.taps)
         except Diverged as e:
-            results.update(
-                status='diverged',
-                diverged={'epoch': epoch, 'reason': str(e)},
-                history=history,
-                final=None,
-            )
+            diverged = {'epoch': epoch, 'reason': str(e)}
+            results.update(status='diverged', diverged=diverged, history=history, final=None)
             write_json(results_path, results)
             print(f'diverged in epoch {epoch} ({e}); wrote {results_path}', file=sys.stderr)
             return results
         seconds = time.perf_counter() - t0
         test = evaluate(model, test_eval, cfg)
+        complexities = {t: complexity(a, cfg.random_labels) for t, a in online['rand_acc'].items()}
         history.append(
             {
                 'epoch': epoch,
@@ -481,9 +450,7 @@ def run(cfg):
                 **online,
                 'test_acc': test['acc'],
                 'rand_acc_test': test['rand_acc'],
-                'complexity': {
-                    t: complexity(a, cfg.random_labels) for t, a in online['rand_acc'].items()
-                },
+                'complexity': complexities,
                 'seconds': seconds,
                 'images_per_s': seen / seconds,
             }
@@ -492,31 +459,27 @@ def run(cfg):
             f'epoch {epoch:3d}/{cfg.epochs} | loss {online["loss_class"]:.3f} '
             f'| train {online["train_acc"]:.1%} test {test["acc"]:.1%} '
             f'| random-label train {online["rand_acc"]["penultimate"]:.1%} '
-            f'test {test["rand_acc"]["penultimate"]:.1%} (chance {1 / cfg.random_labels:.1%}) | '
-            f'{seconds:.1f} s, {seen / seconds:,.0f} img/s',
+            f'test {test["rand_acc"]["penultimate"]:.1%} (chance {1 / cfg.random_labels:.1%}) '
+            f'| {seconds:.1f} s, {seen / seconds:,.0f} img/s',
             flush=True,
         )
         save_checkpoint(ckpt_path, model, opt, loader, history, config)
 
-    final = final_metrics(model, train_eval, history, cfg, data.num_classes, len(data.test_y))
-    results.update(
-        status='done',
-        history=history,
-        final=final,
-        data={
-            'n_train': len(data.train_y),
-            'n_test': len(data.test_y),
-            'num_classes': data.num_classes,
-            'noisy_labels': data.noisy_labels,
-        },
-    )
+    final = final_metrics(model, data, history, cfg, device)
+    data_info = {
+        'n_train': len(data.train_y),
+        'n_heldout': len(data.heldout_y),
+        'n_test': len(data.test_y),
+        'num_classes': data.num_classes,
+        'noisy_labels': data.noisy_labels,
+    }
+    results.update(status='done', history=history, final=final, data=data_info)
     write_json(results_path, results)
+    rand = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())
+    chance = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc_test'].items())
     print(
-        f'done | test {final["test_acc"]:.1%} | random-label train '
-        + ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())
-        + ' | test (chance check) '
-        + ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc_test'].items())
-        + f' | {results_path}'
+        f'done | test {final["test_acc"]:.1%} | random-label train {rand} '
+        f'| test (chance check) {chance} | {results_path}'
     )
     return results
 

@@ -112,10 +112,41 @@ def test_crop_flip_equals_a_per_sample_reference():
     assert 0 < flip.sum() < 16 and len(set(dy.flatten().tolist())) > 1
 
 
-def test_loader_covers_every_sample_once_per_epoch():
+def test_loader_covers_every_sample_once_per_epoch_with_its_index():
     x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
+    index = torch.arange(100, 110)
     loader = data.GpuLoader(
-        x, torch.arange(10), torch.arange(10), (0,), (1 / 255,), 4, 'cpu', shuffle=True
+        x, torch.arange(10), torch.arange(10), (0,), (1 / 255,), 4, 'cpu', shuffle=True, index=index
     )
-    seen = torch.cat([y for _, y, _ in loader])
+    batches = list(loader)
+    seen = torch.cat([y for _, y, _, _ in batches])
     assert sorted(seen.tolist()) == list(range(10)) and len(loader) == 3
+    assert all(torch.equal(i, y + 100) for _, y, _, i in batches)  # each sample's own index
+
+
+def test_heldout_is_every_training_image_not_trained_on():
+    full = data.load('fake', '', 0, 2, fake_like='fashion-mnist', label_noise=0.5)
+    d = data.load('fake', '', 0, 2, fake_like='fashion-mnist', subset=1000, label_noise=0.5)
+    assert len(d.train_y) == 1000 and len(d.heldout_y) == 59000
+    assert torch.equal(full.train_x[d.train_index], d.train_x)
+    assert torch.equal(d.train_y, full.train_y[d.train_index])  # noise follows the sample
+    assert torch.equal(d.train_noisy, full.train_noisy[d.train_index])
+    assert d.noisy_labels == int(d.train_noisy.sum()) > 0
+    rest = torch.ones(60000, dtype=torch.bool)
+    rest[d.train_index] = False
+    assert torch.equal(d.heldout_r, full.train_r[rest])  # held-out samples keep their own r
+
+
+def test_halves_are_complementary_and_seeded():
+    pool = data.load('fake', '', 0, 2, fake_like='fashion-mnist', subset=1000).train_index
+    halves = [
+        set(
+            data.load(
+                'fake', '', 0, 2, fake_like='fashion-mnist', subset=1000, half=j
+            ).train_index.tolist()
+        )
+        for j in range(4)
+    ]
+    assert halves[0] | halves[1] == set(pool.tolist()) and not halves[0] & halves[1]
+    assert halves[2] | halves[3] == set(pool.tolist()) and not halves[2] & halves[3]
+    assert len(halves[0]) == 500 and halves[0] != halves[2]  # each pair its own split

@@ -1,14 +1,12 @@
-"""End to end on the CPU: memorization rises, unlearning lowers it, the chance check,
-reproducibility, resume, divergence and the post-hoc probe."""
+"""End to end on the CPU: the online heads, unlearning, the chance check, reproducibility, resume
+and divergence. (Whether a number is memorization is tested against its controls in test_probe.)"""
 
-import json
 import math
-import os
 
 import pytest
 from conftest import run_train
 
-import metrics
+import probe
 import train
 
 CHANCE_3SIGMA = 3 * math.sqrt(0.25 / 512)  # the 512 held-out samples of TINY, K = 2
@@ -38,13 +36,13 @@ def test_fake_data_has_learnable_classes(runs):
     assert runs['none']['final']['test_acc'] > 0.6  # chance is 0.1
 
 
-def test_memorization_rises_during_training(runs):
+def test_online_head_fits_more_random_labels_as_training_goes_on(runs):
+    """The papers' number rises during training. With 51 samples per head against 2D = 128 this is
+    the head's capacity at work, not memorization: test_probe tells the two apart."""
     history = runs['none']['history']
     assert history[0]['rand_acc']['penultimate'] < 0.56
     assert runs['none']['final']['rand_acc']['penultimate'] > 0.6
-    assert (
-        runs['none']['final']['rand_acc_ci']['penultimate'][0] > 0.5
-    )  # the interval excludes chance
+    assert runs['none']['final']['rand_acc_ci']['penultimate'][0] > 0.5  # excludes chance
 
 
 def test_held_out_random_labels_sit_at_chance(runs):
@@ -54,7 +52,7 @@ def test_held_out_random_labels_sit_at_chance(runs):
 
 
 @pytest.mark.parametrize('mechanism', ['reg', 'grl'])
-def test_unlearning_lowers_memorization_and_keeps_test_accuracy(runs, mechanism):
+def test_unlearning_drives_the_online_head_below_its_fit_and_keeps_test_accuracy(runs, mechanism):
     base, unlearned = runs['none']['final'], runs[mechanism]['final']
     assert unlearned['rand_acc']['penultimate'] < base['rand_acc']['penultimate'] - 0.1
     assert unlearned['rand_acc']['penultimate'] < 0.53
@@ -167,19 +165,4 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path):
     results = run_train(tmp_path, '--epochs', '3', '--lr', '1e30')
     assert results['status'] == 'diverged' and results['diverged']['epoch'] == 1
     assert 'non-finite' in results['diverged']['reason'] and results['final'] is None
-    assert metrics.probe_run(str(tmp_path)) == {'status': 'diverged'}
-
-
-def test_probe_reads_the_final_checkpoint(tmp_path):
-    run_train(tmp_path, '--epochs', '3', '--taps', 'all')
-    probe = metrics.probe_run(str(tmp_path))
-    assert json.load(open(os.path.join(tmp_path, 'probe.json'))) == probe
-    assert list(probe['rand_acc']) == ['stage1', 'stage2', 'penultimate']
-    for tap in probe['rand_acc']:
-        assert (
-            0.5 < probe['rand_acc'][tap] <= 1
-            and abs(probe['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA
-        )
-        assert (
-            abs(probe['at_init']['rand_acc_test'][tap] - 0.5) < CHANCE_3SIGMA
-        )  # the capacity control, also at chance
+    assert probe.probe_run(str(tmp_path)) == {'status': 'diverged'}
