@@ -194,10 +194,8 @@ def load(
     all_y = torch.where(flip, torch.randint(classes, (n,), generator=g_noise), train_y)
     noisy = all_y != train_y
     pool = torch.randperm(n, generator=torch.Generator().manual_seed(label_seed + 2))[:subset]
-    if half is not None:  # halves 2k, 2k+1 split the pool by the k-th seeded permutation
-        g_half = torch.Generator().manual_seed(label_seed + 4 + half // 2)
-        order = pool[torch.randperm(len(pool), generator=g_half)]
-        pool = order[: len(order) // 2] if half % 2 == 0 else order[len(order) // 2 :]
+    if half is not None:
+        pool = pool_half(pool, label_seed, half)
     inside = torch.zeros(n, dtype=torch.bool)
     inside[pool] = True
     keep, rest = inside.nonzero()[:, 0], (~inside).nonzero()[:, 0]  # sorted
@@ -221,6 +219,14 @@ def load(
         mean=tuple(pixels.mean((0, 2, 3)).tolist()),
         std=tuple(pixels.std((0, 2, 3)).tolist()),
     )
+
+
+def pool_half(pool, label_seed, half):
+    """The half-th seeded random half of the indices `pool`: halves 2k and 2k+1 split the pool by
+    the k-th permutation, so they are complementary and each pair is its own split."""
+    g_half = torch.Generator().manual_seed(label_seed + 4 + half // 2)
+    order = pool[torch.randperm(len(pool), generator=g_half)]
+    return order[: len(order) // 2] if half % 2 == 0 else order[len(order) // 2 :]
 
 
 def read(name, data_dir, fake_like='cifar10'):

@@ -154,16 +154,17 @@ def t_quantile(df, z=1.959964):
 
 
 def difference_interval(a, null_train, heldout):
-    """95% interval of m = a - mean(heldout), where a is one fit whose spread is that of the
-    null_train refits, and heldout are refits on other labels (Welch-Satterthwaite)."""
+    """m = a - mean(heldout), its standard error and 95% interval, where a is one fit whose spread
+    is that of the null_train refits, and heldout are refits on other labels (Welch t)."""
     v_train = null_train.var().item()
     v_heldout = heldout.var().item() / len(heldout)
     df = (v_train + v_heldout) ** 2 / (
         v_train**2 / (len(null_train) - 1) + v_heldout**2 / (len(heldout) - 1) + 1e-30
     )
     m = a - heldout.mean().item()
-    half = t_quantile(max(df, 1.0)) * math.sqrt(v_train + v_heldout)
-    return m, [m - half, m + half]
+    se = math.sqrt(v_train + v_heldout)
+    half = t_quantile(max(df, 1.0)) * se
+    return m, se, [m - half, m + half]
 
 
 def memorization(train, heldout, init, K, num_classes, layout, fresh):
@@ -182,7 +183,7 @@ def memorization(train, heldout, init, K, num_classes, layout, fresh):
     fit_init = fit_heads(init[0], init[1], init[2][None], *args)
     a_train = fit_train.accuracy[0].item()
     fresh_train = fit_train.accuracy[1:]
-    m, ci = difference_interval(a_train, fresh_train, fit_heldout.accuracy)
+    m, se, ci = difference_interval(a_train, fresh_train, fit_heldout.accuracy)
     fits = (fit_train, fit_heldout, fit_init)
     return {
         'a_train': a_train,
@@ -191,6 +192,7 @@ def memorization(train, heldout, init, K, num_classes, layout, fresh):
         'a_fresh': fresh_train.mean().item(),
         'memorization': m,
         'memorization_ci': ci,
+        'memorization_se': se,
         'sd_fit': fresh_train.std().item(),  # one fit's spread over label draws
         'steps': max(f.steps for f in fits),
         'converged': all(f.converged for f in fits),

@@ -69,16 +69,25 @@ def build_parser():
     add('--unlearn-taps', default='penultimate', choices=['penultimate', 'all'], help='where')
     add('--lam', type=float, default=1.0, help='λ, weight of the unlearning term')
     add('--lam-schedule', default='constant', choices=['constant', 'dann'], help='λ over time')
-    add('--memorize', action=flag, default=False,
+    add(
+        '--memorize',
+        action=flag,
+        default=False,
         help='positive control: the penultimate head reads z without stop-gradient, so f is '
-        'trained on the random labels (the network memorizes them)')  # fmt: skip
+        'trained on the random labels (the network memorizes them)',
+    )
     add('--label-seed', type=int, default=0, help='seeds random labels, noise, subset, halves')
     add('--seed', type=int, default=0, help='seeds initialization, data order, augmentation')
     add('--label-noise', type=float, default=0.0, help='probability of replacing a class label')
     add('--subset', type=int, default=None, help='train on this many images (default: all)')
-    add('--half', type=int, default=None, metavar='J',
+    add(
+        '--half',
+        type=int,
+        default=None,
+        metavar='J',
         help='train on the J-th seeded random half of the training images (halves 2k and 2k+1 '
-        'are complementary: the leave-out models of Feldman & Zhang 2020)')  # fmt: skip
+        'are complementary: the leave-out models of Feldman & Zhang 2020)',
+    )
     add('--test-subset', type=int, default=None, help='test on this many images (default: all)')
     add('--data-dir', default='data', help='where datasets are read or downloaded')
     add('--out', default='runs/default', help='run folder: results.json, checkpoint.pt')

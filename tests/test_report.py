@@ -1,15 +1,35 @@
-"""report.py on a synthetic study folder: every section and figure, mean ± std over seeds,
-diverged runs shown."""
+"""report.py on synthetic study folders: every section and figure with the controls beside every
+number, mean ± std over seeds, diverged and collapsed runs marked, and bad folders refused with
+one line and exit code 2."""
 
 import json
 import os
 
+import pytest
+
 import report
 
 TAPS = ['stage1', 'stage2', 'penultimate']
+BASE = {
+    'dataset': 'fake',
+    'fake_like': 'cifar10',
+    'model': 'cnn',
+    'epochs': 1,
+    'batch_size': 64,
+    'lr': 0.1,
+    'random_labels': 2,
+    'rlp_head': 'shared',
+    'weight_decay': 0.0,
+    'augment': False,
+    'dropout': 0.0,
+    'label_smoothing': 0.0,
+    'unlearn': 'none',
+    'lam': 1.0,
+    'memorize': False,
+}
 
 
-def fake_result(seed, acc, rand, diverged=False):
+def fake_result(seed, acc, rand, diverged=False, **config):
     def per_tap(v):
         return {t: v for t in TAPS}
 
@@ -29,33 +49,39 @@ def fake_result(seed, acc, rand, diverged=False):
         'images_per_s': 100.0,
     }
     result = {
-        'config': {
-            'seed': seed,
-            'dataset': 'fake',
-            'fake_like': 'cifar10',
-            'model': 'cnn',
-            'epochs': 1,
-            'random_labels': 2,
-            'rlp_head': 'per-class',
-        },
+        'config': {**BASE, 'seed': seed, **config},
         'env': {'torch': 'x', 'torchvision': 'y', 'device': 'cpu'},
         'history': [epoch],
         'data': {'n_train': 100, 'n_test': 50, 'num_classes': 10},
     }
     if diverged:
-        return {
-            **result,
-            'status': 'diverged',
-            'diverged': {'epoch': 1, 'reason': 'non-finite loss'},
-            'final': None,
-        }
+        reason = {'epoch': 1, 'reason': 'non-finite loss'}
+        return {**result, 'status': 'diverged', 'diverged': reason, 'final': None}
     final = {
         **epoch,
         'gen_gap': 0.1,
         'rand_acc_ci': per_tap([rand - 0.05, rand + 0.05]),
-        'head_capacity': {t: {'samples_per_head': 10, 'dim': 16, 'cover_2d': 32} for t in TAPS},
+        'head_capacity': {t: {'samples_per_head': 100, 'dim': 16, 'cover_2d': 32} for t in TAPS},
     }
     return {**result, 'status': 'done', 'final': final}
+
+
+def fake_probe(m, se=0.01):
+    tap = {
+        'dim': 16,
+        'samples_per_head': 100,
+        'a_train': 0.6 + m,
+        'a_heldout': 0.6,
+        'a_init': 0.61,
+        'a_fresh': 0.6,
+        'memorization': m,
+        'memorization_ci': [m - 2 * se, m + 2 * se],
+        'memorization_se': se,
+        'online': 0.55,
+        'steps': 50,
+        'converged': True,
+    }
+    return {'status': 'done', 'n': 100, 'draws': 16, 'taps': {t: dict(tap) for t in TAPS}}
 
 
 def write(folder, run, seed, result, probe=None):
@@ -67,25 +93,24 @@ def write(folder, run, seed, result, probe=None):
             json.dump(probe, f)
 
 
-def test_report_has_every_study_with_seeds_and_divergence(tmp_path):
-    probe = {
-        'status': 'done',
-        'rand_acc': {t: 0.6 for t in TAPS},
-        'rand_acc_test': {t: 0.5 for t in TAPS},
-        'at_init': {'rand_acc': {t: 0.55 for t in TAPS}},
-    }
-    for seed, acc in ((0, 0.80), (1, 0.90)):
-        write(tmp_path, 'none', seed, fake_result(seed, acc, 0.7), probe)
-        for run in ('wd', 'dropout', 'augment', 'smoothing', 'all'):
-            write(tmp_path, run, seed, fake_result(seed, acc, 0.7))
-        write(tmp_path, 'grl-1', seed, fake_result(seed, acc, 0.45), probe)
-        write(
-            tmp_path,
-            'reg-1000',
-            seed,
-            fake_result(seed, acc, 0.5, diverged=True),
-            {'status': 'diverged'},
-        )
+def study(folder, seeds=(0, 1)):
+    for seed, acc in zip(seeds, (0.80, 0.90), strict=False):
+        write(folder, 'none', seed, fake_result(seed, acc, 0.7), fake_probe(0.0))
+        for run, flag in (('wd', {'weight_decay': 5e-4}), ('dropout', {'dropout': 0.3})):
+            write(folder, run, seed, fake_result(seed, acc, 0.7, **flag), fake_probe(0.001))
+        write(folder, 'all', seed, fake_result(seed, acc, 0.7, augment=True), fake_probe(0.0))
+        memorize = fake_result(seed, acc, 0.95, memorize=True)
+        write(folder, 'memorize', seed, memorize, fake_probe(0.3))
+        grl = fake_result(seed, acc, 0.45, unlearn='grl')
+        write(folder, 'grl-1', seed, grl, fake_probe(0.08))
+        reg = fake_result(seed, acc, 0.5, diverged=True, unlearn='reg', lam=1000.0)
+        write(folder, 'reg-1000', seed, reg, {'status': 'diverged'})
+        reg = fake_result(seed, 0.1, 0.5, unlearn='reg', lam=100.0)  # collapsed
+        write(folder, 'reg-100', seed, reg, fake_probe(0.0))
+
+
+def test_report_has_every_study_with_controls_seeds_and_divergence(tmp_path):
+    study(tmp_path)
     report.report(str(tmp_path))
     text = (tmp_path / 'report.md').read_text()
     for heading in (
@@ -94,15 +119,50 @@ def test_report_has_every_study_with_seeds_and_divergence(tmp_path):
         '3. Where memorization lives',
         '4a. Unlearning with `--unlearn grl`',
         '4b. Unlearning with `--unlearn reg`',
+        '5. Positive control',
     ):
         assert heading in text
-    assert '85.0% ± 7.1 (n=2)' in text  # test accuracy, mean ± std over the two seeds
+    assert text.count('**What it shows.**') == 6  # every section ends with its sentence
+    assert 'a_heldout' in text and 'a_init' in text and 'm [95%]' in text
+    assert '85.0 ± 7.1 (n=2)' in text  # test accuracy, mean ± std over the two seeds
     assert '**diverged** in epoch 1 (2/2 seeds)' in text and 'seeds [0, 1] (n=2)' in text
-    for figure in (
-        'training.png',
-        'regularizers.png',
-        'depth.png',
-        'unlearning-grl.png',
-        'unlearning-reg.png',
-    ):
+    assert '**collapsed**' in text  # class accuracy at chance is not "done"
+    assert 'm holds 0 for 4 of 4 regularizer settings' in text
+    assert 'the instrument reads memorization where there is some' in text
+    assert 'wrote r into the features' in text  # grl-1: online head low, m above 0
+    for figure in ('training.png', 'regularizers.png', 'depth.png', 'unlearning-grl.png'):
         assert (tmp_path / figure).stat().st_size > 10_000 and f'({figure})' in text
+
+
+def test_seeds_option_keeps_only_those_seeds(tmp_path):
+    study(tmp_path)
+    report.report(str(tmp_path), seeds=[1])
+    assert 'seeds [1] (n=1)' in (tmp_path / 'report.md').read_text()
+
+
+def assert_one_line_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        report.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count('\n') == 1 and err.startswith('report.py: error: '), err
+    return err
+
+
+def test_bad_folders_are_one_line_and_exit_2(tmp_path, capsys):
+    assert 'not a folder' in assert_one_line_exit_2([str(tmp_path / 'missing')], capsys)
+    (tmp_path / 'empty').mkdir()
+    assert 'no finished runs' in assert_one_line_exit_2([str(tmp_path / 'empty')], capsys)
+    study(tmp_path / 'study')
+    run_folder = tmp_path / 'study' / 'none' / 'seed0'
+    assert 'one run' in assert_one_line_exit_2([str(run_folder)], capsys)
+    write(tmp_path / 'no-none', 'wd', 0, fake_result(0, 0.8, 0.7, weight_decay=5e-4))
+    assert '"none"' in assert_one_line_exit_2([str(tmp_path / 'no-none')], capsys)
+    write(tmp_path / 'bad-none', 'none', 0, fake_result(0, 0.8, 0.7, diverged=True))
+    assert 'diverged' in assert_one_line_exit_2([str(tmp_path / 'bad-none')], capsys)
+
+
+def test_a_folder_mixing_configurations_is_refused_naming_the_option(tmp_path, capsys):
+    write(tmp_path, 'none', 0, fake_result(0, 0.8, 0.7))
+    write(tmp_path, 'reg-1', 0, fake_result(0, 0.8, 0.7, unlearn='reg', epochs=12))
+    err = assert_one_line_exit_2([str(tmp_path)], capsys)
+    assert '--epochs' in err and '1 vs 12' in err
