@@ -191,3 +191,63 @@ def test_sigkill_at_random_moments_resumes_to_the_same_numbers(tmp_path):
             break
     assert killed >= 3 and resumed >= 2, (killed, resumed)
     assert final_numbers(out) == final_numbers(tmp_path / 'whole')
+
+
+def test_a_changed_option_on_a_finished_run_is_refused(tmp_path, capsys):
+    train.main([*TINY, '--epochs', '1', '--out', str(tmp_path)])
+    capsys.readouterr()
+    err = assert_one_line_exit_2(
+        [*TINY, '--epochs', '2', '--unlearn', 'reg', '--out', str(tmp_path)], capsys
+    )
+    assert '--epochs 1 -> 2' in err and '--unlearn none -> reg' in err
+    train.main([*TINY, '--epochs', '1', '--out', str(tmp_path)])  # the same command: nothing to do
+    assert 'nothing to do' in capsys.readouterr().out
+
+
+def test_compile_with_fewer_images_than_a_batch_is_refused(tmp_path, capsys):
+    args = [*TINY, '--subset', '32', '--batch-size', '64', '--compile', '--out', str(tmp_path)]
+    assert '--batch-size' in assert_one_line_exit_2(args, capsys)
+
+
+def test_help_shows_every_default():
+    text = train.build_parser().format_help()
+    for default in ('fashion-mnist', 'cnn', '(default: 30)', '(default: 512)', 'runs/default'):
+        assert default in text
+    assert '(default: None)' not in text  # the help says what no value means instead
+    assert 'train on this many images (default: all)' in text
+
+
+def test_cpu_run_records_that_no_bf16_ran(tmp_path):
+    train.main([*TINY, '--epochs', '1', '--out', str(tmp_path)])
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert results['config']['bf16'] is True and results['env']['bf16'] is False
+
+
+def make_plan(*args):
+    """make -n with an existing Python: the commands make would run, without running them."""
+    p = subprocess.run(
+        ['make', '-n', *args, f'PYTHON={sys.executable}'], cwd=ROOT, capture_output=True, text=True
+    )
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_make_overrides_change_where_runs_are_written():
+    code, plan = make_plan('quick', 'EPOCHS=3', 'MODEL=resnet18', 'DATASET=cifar10')
+    assert code == 0, plan
+    trains = [line for line in plan.splitlines() if 'train.py' in line]
+    assert len(trains) == 11  # the six regularizers, the positive control, four unlearning runs
+    for line in trains:
+        assert '--epochs 3' in line and '--model resnet18' in line and '--dataset cifar10' in line
+        assert '--out results/quick-cifar10-resnet18-e3/' in line
+    code, plan = make_plan('quick')
+    assert '--out results/quick/none/seed0' in plan and '--epochs 20' in plan
+
+
+def test_gpu_study_stops_on_a_cpu_with_its_cost(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is visible')
+    p = subprocess.run(
+        ['make', 'cifar10', f'PYTHON={sys.executable}'], cwd=ROOT, capture_output=True, text=True
+    )
+    assert p.returncode == 2 and 'no GPU visible' in p.stderr and 'make quick' in p.stderr
+    assert 'train.py' not in p.stdout
