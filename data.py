@@ -10,6 +10,9 @@ uniform draw over all C classes (p = 1: fully random class labels).
 
 Speed: the whole training set lives on the device as uint8 (N, C, H, W); random crop (padding 4) and
 horizontal flip run for a whole batch as one gather on the device, so no CPU worker touches a pixel.
+
+Several processes (torchrun, parallel.py): each holds the whole set and draws every *global* batch's
+order and augmentation exactly as one process would, then keeps its shard of that batch (`shard`).
 """
 
 import gzip
@@ -256,12 +259,24 @@ def read(name, data_dir, fake_like='cifar10'):
     return train, test, classes
 
 
+def shard(n, rank, world):
+    """The contiguous part of a global batch of n samples that process `rank` of `world` takes:
+    sizes differ by at most one."""
+    return slice(n * rank // world, n * (rank + 1) // world)
+
+
 class GpuLoader:
     """Batches of (normalized float images, class labels, random labels, dataset indices) from
     tensors kept on `device`.
 
     Shuffling uses a CPU generator and augmentation a generator on the device; both are part of
     `state_dict()`, so a resumed run sees exactly the batches an uninterrupted one would.
+
+    rank, world: under torchrun, each process yields its shard of every global batch of
+    `batch_size`. The order and the augmentation draws are those of the whole global batch, so the
+    shards of all processes together are exactly one process's batch, whatever the world size
+    (what this costs: every process holds the whole set, see parallel.py). `batch_len` and `part`
+    say which global batch the last shard came from (parallel.GlobalBatchDropout reads them).
     """
 
     def __init__(
@@ -278,6 +293,8 @@ class GpuLoader:
         drop_last=False,
         seed=0,
         index=None,
+        rank=0,
+        world=1,
     ):
         # uint8 images: 4x less memory
         self.x = x.to(device)
@@ -292,13 +309,15 @@ class GpuLoader:
         self.shuffle = shuffle
         self.augment = augment
         self.drop_last = drop_last
+        self.rank, self.world = rank, world
+        self.batch_len, self.part = 0, slice(0, 0)
         # channels_last for the GPU's convs
         cuda = torch.device(device).type == 'cuda'
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         self.order_gen = torch.Generator().manual_seed(seed)
         self.aug_gen = torch.Generator(device=device).manual_seed(seed)
 
-    def __len__(self):  # batches per epoch
+    def __len__(self):  # global batches per epoch
         return (
             len(self.x) // self.batch_size if self.drop_last else -(-len(self.x) // self.batch_size)
         )
@@ -308,8 +327,16 @@ class GpuLoader:
         order = torch.randperm(n, generator=self.order_gen) if self.shuffle else torch.arange(n)
         order = order.to(self.device)
         for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.crop_flip(self.x[idx]) if self.augment else self.x[idx]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]  # the global batch
+            # drawn for the whole global batch on every process, as one process draws them
+            draws = self.crop_flip_draws(len(idx)) if self.augment else None
+            self.batch_len, self.part = len(idx), shard(len(idx), self.rank, self.world)
+            idx = idx[self.part]
+            if len(idx) == 0:  # a global batch smaller than the world (evaluation only)
+                continue
+            x = self.x[idx]
+            if self.augment:
+                x = self.crop_flip(x, draws=[d[self.part] for d in draws])
             x = (
                 x.float()
                 .sub_(self.mean)
@@ -318,16 +345,23 @@ class GpuLoader:
             )
             yield x, self.y[idx], self.r[idx], self.index[idx]
 
-    def crop_flip(self, x, pad=4):
+    def crop_flip_draws(self, B, pad=4):
+        """Each of B images' crop offsets dy, dx (B, 1) in [0, 2 pad] and flip (B, 1) bool."""
+        dev = self.aug_gen.device
+        dy = torch.randint(0, 2 * pad + 1, (B, 1), device=dev, generator=self.aug_gen)
+        dx = torch.randint(0, 2 * pad + 1, (B, 1), device=dev, generator=self.aug_gen)
+        flip = torch.rand(B, 1, device=dev, generator=self.aug_gen) < 0.5
+        return dy, dx, flip
+
+    def crop_flip(self, x, pad=4, draws=None):
         """Per-sample random crop (zero padding `pad`) and horizontal flip.
 
-        Both run as one gather on the device.
+        Both run as one gather on the device. draws: (dy, dx, flip) of crop_flip_draws, drawn
+        here when None.
         """
         B, C, H, W = x.shape
+        dy, dx, flip = self.crop_flip_draws(B, pad) if draws is None else draws
         padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (B, C, H+2p, W+2p)
-        dy = torch.randint(0, 2 * pad + 1, (B, 1), device=x.device, generator=self.aug_gen)
-        dx = torch.randint(0, 2 * pad + 1, (B, 1), device=x.device, generator=self.aug_gen)
-        flip = torch.rand(B, 1, device=x.device, generator=self.aug_gen) < 0.5
         rows = dy + torch.arange(H, device=x.device)  # (B, H)
         cols = dx + torch.where(
             flip, torch.arange(W - 1, -1, -1, device=x.device), torch.arange(W, device=x.device)
