@@ -16,15 +16,26 @@ of floating-point sums; each process takes a shard of about B/N samples of every
   labels     random labels come from seeded CPU generators (data.py): the same in every process.
 Only rank 0 prints and writes results.json and checkpoint.pt; every process resumes from that
 checkpoint, and so can a run with another number of processes (world size is no part of a run).
+
+Several runs, one GPU each (`make -j N`): a run not under torchrun takes the first GPU whose lock
+file no other process holds (claim_gpu) and keeps it until it exits; the kernel drops the lock
+when the process ends, even when it is killed.
 """
 
+import fcntl
 import os
 import sys
+import tempfile
+import time
 import warnings
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+
+# one lock file per GPU, named by the GPU's UUID, shared by every run of this user on the machine
+LOCK_DIR = os.path.join(tempfile.gettempdir(), f'random-label-heads-gpus-{os.getuid()}')
+HELD = []  # open lock files of this process; closing one frees its GPU
 
 
 def rank():
@@ -158,3 +169,31 @@ def distribute(module, device):
     warnings.filterwarnings('ignore', 'Grad strides do not match bucket view strides')
     ids = [device] if device.type == 'cuda' else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+
+def gpu_ids():
+    """One name per visible GPU, the same in every process whatever CUDA_VISIBLE_DEVICES says."""
+    return [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+
+
+def claim_gpu(ids, lock_dir=None, poll_s=2.0):
+    """Index in ids of a GPU no other process holds, locked until this process ends; waits while
+    all are held. flock locks belong to an open file, so two claims never get the same GPU, not
+    even in one process, and a killed process frees its GPU."""
+    lock_dir = lock_dir or LOCK_DIR
+    os.makedirs(lock_dir, exist_ok=True)
+    waiting = False
+    while True:
+        for i, gpu in enumerate(ids):
+            f = open(os.path.join(lock_dir, f'{gpu}.lock'), 'a')
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                continue
+            HELD.append(f)
+            return i
+        if not waiting:
+            print(f'all {len(ids)} GPUs are taken by other runs; waiting', file=sys.stderr)
+            waiting = True
+        time.sleep(poll_s)

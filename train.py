@@ -8,7 +8,8 @@ not redone, and a changed option on an existing folder is refused. Bad input: on
 exit code 2.
 
 Several GPUs: `torchrun --nproc_per_node N train.py ...` trains one run on N processes with the
-same numbers as one process with the same global --batch-size (parallel.py says how).
+same numbers as one process with the same global --batch-size (parallel.py says how); a run not
+under torchrun takes a GPU that no other run holds, so `make -j N` spreads a study over N GPUs.
 
 Defaults: SGD with Nesterov momentum 0.9, batch 512, peak lr 0.2 (the usual 0.1 at batch 128 of the
 WRN and ResNet CIFAR recipes, scaled by sqrt(4) for batch 512), one epoch of linear warm-up then
@@ -154,7 +155,8 @@ def write_json(path, obj):
 
 
 def pick_device(cfg):
-    """The CPU, or a GPU: under torchrun the local rank's."""
+    """The CPU, or a GPU: under torchrun the local rank's, else one that no other run holds (when
+    several are visible: `make -j N` runs N runs on N GPUs)."""
     cuda = cfg.device == 'cuda' or (cfg.device == 'auto' and torch.cuda.is_available())
     if not cuda:
         return torch.device('cpu')
@@ -169,7 +171,7 @@ def pick_device(cfg):
             )
             sys.exit(2)
     else:
-        index = 0
+        index = 0 if count == 1 else parallel.claim_gpu(parallel.gpu_ids())
     torch.cuda.set_device(index)  # the default GPU: its RNG state is the one checkpoints save
     return torch.device('cuda', index)
 

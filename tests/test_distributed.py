@@ -1,6 +1,7 @@
 """Several processes (parallel.py), on the CPU with the gloo backend: a two-process run gives the
 numbers of one process with the same global batch, a killed two-process run resumes to the numbers
-of an uninterrupted one, and a checkpoint resumes under another number of processes.
+of an uninterrupted one, a checkpoint resumes under another number of processes, and runs outside
+torchrun take GPUs that no other run holds.
 
 The comparisons with one process run in float64 (this file, run as a script under torchrun, is
 train.py in float64): there the only differences, the order of floating-point sums, stay near
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -232,6 +234,62 @@ def test_batches_smaller_than_the_world_are_refused(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count('\n') == 1 and 'batch of 2 images' in err
     train.refuse_small_batches(parse(['--batch-size', '128']), 512)  # 4 x 128: fine
+
+
+# --- one GPU per run: lock files --------------------------------------------------------------
+
+
+@pytest.fixture
+def release_gpus():
+    yield
+    while parallel.HELD:
+        parallel.HELD.pop().close()
+
+
+HOLD = 'import fcntl, sys; f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held")'
+
+
+def test_each_run_takes_a_gpu_no_other_run_holds(tmp_path, release_gpus):
+    ids = ['gpu-a', 'gpu-b', 'gpu-c']
+    holder = subprocess.Popen(  # another run holds gpu-a
+        [sys.executable, '-c', HOLD + '; sys.stdin.read()', str(tmp_path / 'gpu-a.lock')],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == 'held\n'
+    assert parallel.claim_gpu(ids, tmp_path) == 1
+    assert parallel.claim_gpu(ids, tmp_path) == 2  # claims exclude each other in one process too
+    holder.kill()  # a killed run frees its GPU
+    holder.wait()
+    assert parallel.claim_gpu(ids, tmp_path) == 0
+
+
+def test_a_run_waits_while_every_gpu_is_taken(tmp_path, release_gpus, capsys):
+    assert [parallel.claim_gpu(['a', 'b'], tmp_path) for _ in range(2)] == [0, 1]
+    threading.Timer(0.3, parallel.HELD[0].close).start()  # the run on GPU a ends
+    t0 = time.perf_counter()
+    assert parallel.claim_gpu(['a', 'b'], tmp_path, poll_s=0.05) == 0
+    assert time.perf_counter() - t0 > 0.25 and 'waiting' in capsys.readouterr().err
+
+
+def test_pick_device_with_several_gpus(tmp_path, monkeypatch, release_gpus, capsys):
+    """Without a GPU: torch.cuda is faked with three devices."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 3)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda index: None)
+    monkeypatch.setattr(parallel, 'gpu_ids', lambda: ['uuid-0', 'uuid-1', 'uuid-2'])
+    monkeypatch.setattr(parallel, 'LOCK_DIR', str(tmp_path))
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    cfg = train.build_parser().parse_args(['--device', 'auto'])
+    assert [train.pick_device(cfg).index for _ in range(3)] == [0, 1, 2]  # make -j 3
+    monkeypatch.setenv('LOCAL_RANK', '1')  # under torchrun: the local rank's GPU, no lock
+    assert train.pick_device(cfg) == torch.device('cuda', 1)
+    monkeypatch.setenv('LOCAL_RANK', '3')
+    with pytest.raises(SystemExit) as e:
+        train.pick_device(cfg)
+    assert e.value.code == 2 and '--nproc_per_node 3' in capsys.readouterr().err
+    assert train.pick_device(train.build_parser().parse_args(['--device', 'cpu'])).type == 'cpu'
 
 
 if __name__ == '__main__':  # under torchrun: train.py in float64 (see the module docstring)
