@@ -15,6 +15,8 @@ Several processes (torchrun, parallel.py): each holds the whole set and draws ev
 order and augmentation exactly as one process would, then keeps its shard of that batch (`shard`).
 """
 
+import contextlib
+import fcntl
 import gzip
 import os
 import pickle
@@ -226,15 +228,32 @@ def load(
     )
 
 
+@contextlib.contextmanager
+def one_at_a_time(data_dir):
+    """Runs started together (make -j) download or unpack a dataset one after the other, never
+    into the same files at once. A folder we cannot write to is only read: no lock needed."""
+    try:
+        os.makedirs(data_dir, exist_ok=True)
+        lock = open(os.path.join(data_dir, '.lock'), 'a')
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        yield
+
+
 def read(name, data_dir, fake_like='cifar10'):
     """((train images, labels), (test images, labels), classes) of a dataset, checked."""
     try:
         if name == 'fake':
             train, test, classes = make_fake(fake_like)
         elif name == 'fashion-mnist':
-            train, test, classes = load_fashion_mnist(data_dir)
+            with one_at_a_time(data_dir):
+                train, test, classes = load_fashion_mnist(data_dir)
         else:
-            train, test, classes = load_cifar(name, data_dir)
+            with one_at_a_time(data_dir):
+                train, test, classes = load_cifar(name, data_dir)
     except DataError as e:
         raise DataError(f'--dataset {name}: not found in --data-dir {data_dir} and {e}') from None
     except (

@@ -292,6 +292,24 @@ def test_pick_device_with_several_gpus(tmp_path, monkeypatch, release_gpus, caps
     assert train.pick_device(train.build_parser().parse_args(['--device', 'cpu'])).type == 'cpu'
 
 
+def test_runs_started_together_fetch_a_dataset_one_at_a_time(tmp_path):
+    inside, seen_inside = [], []
+
+    def fetch():
+        with data.one_at_a_time(tmp_path):
+            seen_inside.append(len(inside))
+            inside.append(1)
+            time.sleep(0.1)
+            inside.pop()
+
+    threads = [threading.Thread(target=fetch) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen_inside == [0, 0, 0]
+
+
 if __name__ == '__main__':  # under torchrun: train.py in float64 (see the module docstring)
     torch.Tensor.float = torch.Tensor.double
     torch.set_default_dtype(torch.float64)
