@@ -73,7 +73,7 @@ def all_reduce_sum(t):
 
 
 def gather(obj):
-    """[obj of rank 0, obj of rank 1, ...] (pickled: for small things, once a run)."""
+    """[obj of rank 0, obj of rank 1, ...], pickled: for small things (an evaluation's hits)."""
     if not dist.is_initialized():
         return [obj]
     out = [None] * world_size()
@@ -141,7 +141,8 @@ class GlobalBatchDropout(nn.Module):
         rows = self.loader.part  # this process's rows of it
         if z.is_cuda:  # the fused kernel of F.dropout on CUDA, on a global batch of ones
             keep = torch.native_dropout(z.new_ones(shape), self.p, True)[1]
-            return z * keep[rows] / (1 - self.p)
+            scale = 1 / torch.tensor(1 - self.p, dtype=torch.float32).item()  # as that kernel's
+            return z * keep[rows] * scale
         noise = z.new_empty(shape).bernoulli_(1 - self.p).div_(1 - self.p)  # F.dropout's draw
         return z * noise[rows]
 

@@ -169,19 +169,25 @@ def test_loader_shards_make_up_the_batches_of_one_process():
                 assert torch.equal(a, b), epoch
 
 
-def test_global_batch_dropout_draws_the_mask_of_one_process():
-    z = torch.randn(11, 7)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason='no GPU')
+
+
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=CUDA)])
+def test_global_batch_dropout_draws_the_mask_of_one_process(device):
+    z = torch.randn(11, 7, device=device)
 
     class Loader:  # what GlobalBatchDropout reads of the training loader
         batch_len = 11
 
     torch.manual_seed(0)
     whole = torch.nn.functional.dropout(z, 0.3, training=True)
+    after = torch.rand(3, device=device)  # the generator moved on as far
     parts = []
     for rank in range(2):
         torch.manual_seed(0)  # every process's generator is in the same state
         Loader.part = data.shard(11, rank, 2)
         parts.append(parallel.GlobalBatchDropout(0.3, Loader)(z[Loader.part]))
+        assert torch.equal(torch.rand(3, device=device), after)
     assert torch.equal(torch.cat(parts), whole)
 
 
