@@ -119,3 +119,9 @@ $(VDIR)/%/results.json: | $(ENV)
 
 clean:
 	rm -rf results runs .pytest_cache __pycache__ tests/__pycache__
+
+# --- several GPUs (README "Several GPUs", parallel.py) ------------------------------------------------------
+# `make -j N <target>` trains N runs at once, one per GPU: every train.py and probe takes a GPU that no other
+# run holds (a lock file per GPU) and waits while all are taken, so N may exceed the number of GPUs; runs
+# started together download a dataset one at a time. Nothing here changes: the runs are already independent
+# file targets. One run on N GPUs instead: .venv/bin/torchrun --standalone --nproc_per_node N train.py ...

@@ -118,6 +118,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
     lam = torch.ones((), device=device)
     if heads:
         step = train.forward_step
+        model = train.Objective(model, cfg)  # what forward_step calls: the network and its losses
     else:  # the same network with no random-label heads and no unlearning term: class loss only
 
         def step(model, x, y, r, cfg, lam):

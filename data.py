@@ -10,8 +10,13 @@ uniform draw over all C classes (p = 1: fully random class labels).
 
 Speed: the whole training set lives on the device as uint8 (N, C, H, W); random crop (padding 4) and
 horizontal flip run for a whole batch as one gather on the device, so no CPU worker touches a pixel.
+
+Several processes (torchrun, parallel.py): each holds the whole set and draws every *global* batch's
+order and augmentation exactly as one process would, then keeps its shard of that batch (`shard`).
 """
 
+import contextlib
+import fcntl
 import gzip
 import os
 import pickle
@@ -229,15 +234,32 @@ def pool_half(pool, label_seed, half):
     return order[: len(order) // 2] if half % 2 == 0 else order[len(order) // 2 :]
 
 
+@contextlib.contextmanager
+def one_at_a_time(data_dir):
+    """Runs started together (make -j) download or unpack a dataset one after the other, never
+    into the same files at once. A folder we cannot write to is only read: no lock needed."""
+    try:
+        os.makedirs(data_dir, exist_ok=True)
+        lock = open(os.path.join(data_dir, '.lock'), 'a')
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        yield
+
+
 def read(name, data_dir, fake_like='cifar10'):
     """((train images, labels), (test images, labels), classes) of a dataset, checked."""
     try:
         if name == 'fake':
             train, test, classes = make_fake(fake_like)
         elif name == 'fashion-mnist':
-            train, test, classes = load_fashion_mnist(data_dir)
+            with one_at_a_time(data_dir):
+                train, test, classes = load_fashion_mnist(data_dir)
         else:
-            train, test, classes = load_cifar(name, data_dir)
+            with one_at_a_time(data_dir):
+                train, test, classes = load_cifar(name, data_dir)
     except DataError as e:
         raise DataError(f'--dataset {name}: not found in --data-dir {data_dir} and {e}') from None
     except (
@@ -262,12 +284,24 @@ def read(name, data_dir, fake_like='cifar10'):
     return train, test, classes
 
 
+def shard(n, rank, world):
+    """The contiguous part of a global batch of n samples that process `rank` of `world` takes:
+    sizes differ by at most one."""
+    return slice(n * rank // world, n * (rank + 1) // world)
+
+
 class GpuLoader:
     """Batches of (normalized float images, class labels, random labels, dataset indices) from
     tensors kept on `device`.
 
     Shuffling uses a CPU generator and augmentation a generator on the device; both are part of
     `state_dict()`, so a resumed run sees exactly the batches an uninterrupted one would.
+
+    rank, world: under torchrun, each process yields its shard of every global batch of
+    `batch_size`. The order and the augmentation draws are those of the whole global batch, so the
+    shards of all processes together are exactly one process's batch, whatever the world size
+    (what this costs: every process holds the whole set, see parallel.py). `batch_len` and `part`
+    say which global batch the last shard came from (parallel.GlobalBatchDropout reads them).
     """
 
     def __init__(
@@ -284,6 +318,8 @@ class GpuLoader:
         drop_last=False,
         seed=0,
         index=None,
+        rank=0,
+        world=1,
     ):
         # uint8 images: 4x less memory
         self.x = x.to(device)
@@ -298,13 +334,15 @@ class GpuLoader:
         self.shuffle = shuffle
         self.augment = augment
         self.drop_last = drop_last
+        self.rank, self.world = rank, world
+        self.batch_len, self.part = 0, slice(0, 0)
         # channels_last for the GPU's convs
         cuda = torch.device(device).type == 'cuda'
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         self.order_gen = torch.Generator().manual_seed(seed)
         self.aug_gen = torch.Generator(device=device).manual_seed(seed)
 
-    def __len__(self):  # batches per epoch
+    def __len__(self):  # global batches per epoch
         return (
             len(self.x) // self.batch_size if self.drop_last else -(-len(self.x) // self.batch_size)
         )
@@ -314,8 +352,16 @@ class GpuLoader:
         order = torch.randperm(n, generator=self.order_gen) if self.shuffle else torch.arange(n)
         order = order.to(self.device)
         for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.crop_flip(self.x[idx]) if self.augment else self.x[idx]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]  # the global batch
+            # drawn for the whole global batch on every process, as one process draws them
+            draws = self.crop_flip_draws(len(idx)) if self.augment else None
+            self.batch_len, self.part = len(idx), shard(len(idx), self.rank, self.world)
+            idx = idx[self.part]
+            if len(idx) == 0:  # a global batch smaller than the world (evaluation only)
+                continue
+            x = self.x[idx]
+            if self.augment:
+                x = self.crop_flip(x, draws=[d[self.part] for d in draws])
             x = (
                 x.float()
                 .sub_(self.mean)
@@ -324,16 +370,23 @@ class GpuLoader:
             )
             yield x, self.y[idx], self.r[idx], self.index[idx]
 
-    def crop_flip(self, x, pad=4):
+    def crop_flip_draws(self, B, pad=4):
+        """Each of B images' crop offsets dy, dx (B, 1) in [0, 2 pad] and flip (B, 1) bool."""
+        dev = self.aug_gen.device
+        dy = torch.randint(0, 2 * pad + 1, (B, 1), device=dev, generator=self.aug_gen)
+        dx = torch.randint(0, 2 * pad + 1, (B, 1), device=dev, generator=self.aug_gen)
+        flip = torch.rand(B, 1, device=dev, generator=self.aug_gen) < 0.5
+        return dy, dx, flip
+
+    def crop_flip(self, x, pad=4, draws=None):
         """Per-sample random crop (zero padding `pad`) and horizontal flip.
 
-        Both run as one gather on the device.
+        Both run as one gather on the device. draws: (dy, dx, flip) of crop_flip_draws, drawn
+        here when None.
         """
         B, C, H, W = x.shape
+        dy, dx, flip = self.crop_flip_draws(B, pad) if draws is None else draws
         padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (B, C, H+2p, W+2p)
-        dy = torch.randint(0, 2 * pad + 1, (B, 1), device=x.device, generator=self.aug_gen)
-        dx = torch.randint(0, 2 * pad + 1, (B, 1), device=x.device, generator=self.aug_gen)
-        flip = torch.rand(B, 1, device=x.device, generator=self.aug_gen) < 0.5
         rows = dy + torch.arange(H, device=x.device)  # (B, H)
         cols = dx + torch.where(
             flip, torch.arange(W - 1, -1, -1, device=x.device), torch.arange(W, device=x.device)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+import parallel
 from regularizer import losses
 
 PROBE_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
@@ -63,30 +64,38 @@ def autocast(device, bf16=True):
 @torch.no_grad()
 def evaluate(model, loader, cfg):
     """One full pass in eval mode: mean loss terms, class accuracy (and each sample's
-    correctness, on the CPU) and random-label accuracy per tap."""
+    correctness, on the CPU, in the order of the loader's indices) and random-label accuracy per
+    tap. Under torchrun each process scores its shard of every batch and the sums are added over
+    the processes (parallel.py)."""
     model.eval()
-    sums, n, correct = None, 0, []
-    for x, y, r, _index in loader:
+    device = next(model.parameters()).device
+    sums = torch.zeros(5 + len(model.taps), device=device)  # 3 loss sums, images, correct, taps
+    hits = [torch.zeros(0, dtype=torch.bool, device=device)]  # a process may get no shard
+    indices = [torch.zeros(0, dtype=torch.long, device=device)]
+    for x, y, r, index in loader:
         with autocast(x.device, cfg.bf16):
             terms, logits, rand_logits = losses(
                 model, x, y, r, cfg.unlearn, cfg.lam, cfg.unlearn_taps, cfg.label_smoothing
             )
-        hits = logits.argmax(1) == y
-        correct.append(hits)
-        batch = {f'loss_{k}': v * len(y) for k, v in terms.items() if k != 'total'}
-        batch['acc'] = hits.sum()
-        batch.update({f'rand/{t}': (out.argmax(1) == r).sum() for t, out in rand_logits.items()})
-        sums = batch if sums is None else {k: sums[k] + v for k, v in batch.items()}
-        n += len(y)
+        hit = logits.argmax(1) == y
+        counts = [hit.sum()] + [(out.argmax(1) == r).sum() for out in rand_logits.values()]
+        loss_sums = [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')]
+        sums += torch.stack(loss_sums + [x.new_full((), len(y))] + [c.float() for c in counts])
+        hits.append(hit)
+        indices.append(index)
     model.train()
-    values = {k: v.item() / n for k, v in sums.items()}
+    values = parallel.all_reduce_sum(sums).tolist()
+    n = int(values[3])
+    # every sample's correctness, whichever process scored it
+    shards = parallel.gather((torch.cat(indices).cpu(), torch.cat(hits).cpu()))
+    index, correct = (torch.cat(parts) for parts in zip(*shards, strict=True))
     return {
-        'loss_class': values['loss_class'],
-        'loss_rnd': values['loss_rnd'],
-        'loss_unlearn': values['loss_unlearn'],
-        'acc': values['acc'],
-        'rand_acc': {k[5:]: v for k, v in values.items() if k.startswith('rand/')},
-        'correct': torch.cat(correct).cpu(),
+        'loss_class': values[0] / n,
+        'loss_rnd': values[1] / n,
+        'loss_unlearn': values[2] / n,
+        'acc': values[4] / n,
+        'rand_acc': {t: v / n for t, v in zip(model.taps, values[5:], strict=True)},
+        'correct': correct[index.argsort()],
         'n': n,
     }
 

@@ -7,6 +7,10 @@ Writes DIR/checkpoint.pt atomically every epoch and DIR/results.json when the ru
 not redone, and a changed option on an existing folder is refused. Bad input: one line on stderr,
 exit code 2.
 
+Several GPUs: `torchrun --nproc_per_node N train.py ...` trains one run on N processes with the
+same numbers as one process with the same global --batch-size (parallel.py says how); a run not
+under torchrun takes a GPU that no other run holds, so `make -j N` spreads a study over N GPUs.
+
 Defaults: SGD with Nesterov momentum 0.9, batch 512, peak lr 0.2 (the usual 0.1 at batch 128 of the
 WRN and ResNet CIFAR recipes, scaled by sqrt(4) for batch 512), one epoch of linear warm-up then
 cosine decay to 0, weight decay 5e-4 (Zagoruyko & Komodakis 2016; not applied to the random-label
@@ -26,6 +30,7 @@ import torchvision
 from tqdm import tqdm
 
 import data as data_lib
+import parallel
 from metrics import autocast, complexity, evaluate, wilson_interval
 from model import MODELS, Net
 from regularizer import losses
@@ -143,7 +148,7 @@ def parse_args(argv=None):
             p.error(message)
     try:  # fail now, not after an epoch, if results cannot be written
         os.makedirs(cfg.out, exist_ok=True)
-        probe = os.path.join(cfg.out, '.write-test')
+        probe = os.path.join(cfg.out, f'.write-test-{os.getpid()}')  # one per process
         open(probe, 'w').close()
         os.remove(probe)
     except OSError as e:
@@ -159,8 +164,25 @@ def write_json(path, obj):
 
 
 def pick_device(cfg):
+    """The CPU, or a GPU: under torchrun the local rank's, else one that no other run holds (when
+    several are visible: `make -j N` runs N runs on N GPUs)."""
     cuda = cfg.device == 'cuda' or (cfg.device == 'auto' and torch.cuda.is_available())
-    return torch.device('cuda' if cuda else 'cpu')
+    if not cuda:
+        return torch.device('cpu')
+    count = torch.cuda.device_count()
+    if parallel.under_torchrun():
+        index = int(os.environ['LOCAL_RANK'])
+        if index >= count:
+            print(
+                f'train.py: error: torchrun started local process {index} on a machine with '
+                f'{count} GPUs; use --nproc_per_node {count} or less',
+                file=sys.stderr,
+            )
+            sys.exit(2)
+    else:
+        index = 0 if count == 1 else parallel.claim_gpu(parallel.gpu_ids())
+    torch.cuda.set_device(index)  # the default GPU: its RNG state is the one checkpoints save
+    return torch.device('cuda', index)
 
 
 def load_data(cfg):
@@ -199,9 +221,11 @@ def build_model(cfg, data, device):
 
 
 def eval_loader(data, split, device):
-    """A split ('train', 'heldout', 'test') in order, without augmentation."""
+    """A split ('train', 'heldout', 'test') in order, without augmentation; under torchrun, this
+    process's shard of every batch."""
     x, y, r = (getattr(data, f'{split}_{k}') for k in 'xyr')
-    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device)
+    shard = {'rank': parallel.rank(), 'world': parallel.world_size()}
+    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device, **shard)
 
 
 def lr_at(step, total, steps_per_epoch, cfg):
@@ -219,16 +243,31 @@ def lam_at(progress, cfg):
     return cfg.lam
 
 
-def forward_step(model, x, y, r, cfg, lam):
-    """Loss to minimize, and batch statistics kept on the device (loss sums, correct counts)."""
-    with autocast(x.device, cfg.bf16):
-        terms, logits, rand_logits = losses(
-            model, x, y, r, cfg.unlearn, lam, cfg.unlearn_taps, cfg.label_smoothing, cfg.memorize
+class Objective(torch.nn.Module):
+    """regularizer.losses of a batch as a module. DDP wraps it (parallel.distribute), so that
+    every parameter, the heads' too, is used inside the forward pass whose gradients it averages."""
+
+    def __init__(self, model, cfg):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, x, y, r, lam):
+        c = self.cfg
+        return losses(
+            self.model, x, y, r, c.unlearn, lam, c.unlearn_taps, c.label_smoothing, c.memorize
         )
+
+
+def forward_step(objective, x, y, r, cfg, lam):
+    """Loss to minimize, and batch statistics kept on the device (loss sums, images, correct
+    counts). objective: an Objective, or the same under DDP."""
+    with autocast(x.device, cfg.bf16):
+        terms, logits, rand_logits = objective(x, y, r, lam)
     counts = [(logits.argmax(1) == y).sum()]
     counts += [(head_logits.argmax(1) == r).sum() for head_logits in rand_logits.values()]
     loss_sums = [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')]
-    stats = torch.stack(loss_sums + [c.float() for c in counts])  # (3 + 1 + taps,)
+    images = x.new_full((), len(y))
+    stats = torch.stack(loss_sums + [images] + [c.float() for c in counts])  # (3 + 1 + 1 + taps,)
     return terms['total'], stats.detach()
 
 
@@ -243,7 +282,7 @@ def environment(device, cfg):
         'torch': torch.__version__,
         'torchvision': torchvision.__version__,
         'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
-        'world_size': 1,
+        'world_size': parallel.world_size(),
         'bf16': cfg.bf16 and device.type == 'cuda',  # what ran, whatever the flag said
         'git_commit': commit,
     }
@@ -317,37 +356,43 @@ def load_checkpoint(path, model, opt, loader, config):
     return ckpt['history']
 
 
-def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
-    """One pass over the training set; returns the online statistics and the images seen."""
+def train_epoch(objective, opt, loader, step_fn, cfg, lam, epoch, taps):
+    """One pass over the training set; returns the online statistics and the images seen (by all
+    processes: the sums are added over them)."""
     steps_per_epoch = len(loader)
     total_steps = cfg.epochs * steps_per_epoch
     sync_every = SYNC_EVERY_CUDA if lam.is_cuda else 1
-    sums = torch.zeros(4 + len(taps), device=lam.device)
-    seen = 0
-    model.train()
-    bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=None)
+    sums = torch.zeros(5 + len(taps), device=lam.device)  # as forward_step's stats
+    objective.train()
+    quiet = None if parallel.rank() == 0 else True  # None: a bar when writing to a terminal
+    bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=quiet)
     for i, (x, y, r, _index) in enumerate(bar):
         step = (epoch - 1) * steps_per_epoch + i
         for group in opt.param_groups:
             group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
         lam.fill_(lam_at(step / total_steps, cfg))
-        loss, stats = step_fn(model, x, y, r, cfg, lam)
+        loss, stats = step_fn(objective, x, y, r, cfg, lam)
+        # DDP averages the processes' gradients: weighing each by its share of the global batch
+        # makes that the global batch's mean gradient (the share is 1 for one process)
+        share = len(y) * parallel.world_size() / loader.batch_len
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * share).backward()
         opt.step()
         sums += stats
-        seen += len(y)
         if (i + 1) % sync_every == 0 or i + 1 == steps_per_epoch:
-            # the only sync: a NaN in any step makes these NaN
-            mean_losses = (sums[:3] / seen).tolist()
+            # the only sync: a NaN in any step of any process makes these NaN
+            totals = parallel.all_reduce_sum(sums.clone())
+            mean_losses = (totals[:3] / totals[3]).tolist()
             if not all(map(math.isfinite, mean_losses)):
                 names = ('class', 'rnd', 'unlearn')
                 values = ', '.join(f'{k} {v}' for k, v in zip(names, mean_losses, strict=True))
                 raise Diverged(f'non-finite loss at step {step}: {values}')
             bar.set_postfix(loss=f'{mean_losses[0]:.3f}')
-    sums = [v / seen for v in sums.tolist()]
-    online = {'loss_class': sums[0], 'loss_rnd': sums[1], 'loss_unlearn': sums[2]}
-    online.update(train_acc=sums[3], rand_acc=dict(zip(taps, sums[4:], strict=True)))
+    totals = totals.tolist()
+    seen = int(totals[3])
+    means = [v / seen for v in totals]
+    online = {'loss_class': means[0], 'loss_rnd': means[1], 'loss_unlearn': means[2]}
+    online.update(train_acc=means[4], rand_acc=dict(zip(taps, means[5:], strict=True)))
     return online, seen
 
 
@@ -396,23 +441,41 @@ def finished(results_path, config):
     return results
 
 
+def refuse_small_batches(cfg, n):
+    """Exit 2 when a training batch would be empty: under --compile (which keeps only full
+    batches), or for a process under torchrun (each takes a shard of every batch)."""
+    if cfg.compile and n < cfg.batch_size:
+        print(
+            f'train.py: error: --batch-size {cfg.batch_size} is larger than the {n} training '
+            f'images, and --compile keeps only full batches; use --batch-size {n} or less',
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    last = 0 if cfg.compile else n % cfg.batch_size  # the epoch's partial batch, if any
+    smallest = min(cfg.batch_size, n, last or n)
+    world = parallel.world_size()
+    if smallest < world:
+        print(
+            f'train.py: error: --batch-size {cfg.batch_size} on {n} training images gives a batch '
+            f'of {smallest} images, fewer than the {world} processes; choose a --batch-size whose '
+            f'batches all hold at least {world} images',
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 def run(cfg):
     results_path = os.path.join(cfg.out, 'results.json')
     ckpt_path = os.path.join(cfg.out, 'checkpoint.pt')
     config = vars(cfg)
+    device = pick_device(cfg)
+    parallel.start(device)  # under torchrun: join the other processes; only rank 0 prints
+    main_process = parallel.rank() == 0  # the one that writes files
     done = finished(results_path, config)
     if done is not None:
         return done
-    device = pick_device(cfg)
     data = load_data(cfg)
-    if cfg.compile and len(data.train_y) < cfg.batch_size:  # compiled steps drop partial batches
-        print(
-            f'train.py: error: --batch-size {cfg.batch_size} is larger than the '
-            f'{len(data.train_y)} training images, and --compile keeps only full batches; '
-            f'use --batch-size {len(data.train_y)} or less',
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    refuse_small_batches(cfg, len(data.train_y))
     model = build_model(cfg, data, device)
     env = environment(device, cfg)
     print(f'torch {env["torch"]} on {env["device"]} | config {json.dumps(config)}', flush=True)
@@ -429,24 +492,30 @@ def run(cfg):
         drop_last=cfg.compile,  # one shape for the compiled step
         seed=cfg.seed,
         index=data.train_index,
+        rank=parallel.rank(),
+        world=parallel.world_size(),
     )
+    model = parallel.global_batch(model, loader, device)  # BatchNorm and dropout, under torchrun
     test_eval = eval_loader(data, 'test', device)
     opt = make_optimizer(model, cfg, device)
-    # compile fuses the heads' small kernels
-    step_fn = torch.compile(forward_step) if cfg.compile else forward_step
     lam = torch.zeros((), device=device)  # a tensor: changing λ never recompiles
+    # every process resumes from the checkpoint of rank 0, before any of them can write another
     resume = os.path.exists(ckpt_path)
     history = load_checkpoint(ckpt_path, model, opt, loader, config) if resume else []
+    objective = parallel.distribute(Objective(model, cfg), device)  # DDP under torchrun
+    # compile fuses the heads' small kernels
+    step_fn = torch.compile(forward_step) if cfg.compile else forward_step
     results = {'config': config, 'env': env}
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         try:
-            online, seen = train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, model.taps)
-        except Diverged as e:
+            online, seen = train_epoch(objective, opt, loader, step_fn, cfg, lam, epoch, model.taps)
+        except Diverged as e:  # every process sees the same sums, so all of them stop here
             diverged = {'epoch': epoch, 'reason': str(e)}
             results.update(status='diverged', diverged=diverged, history=history, final=None)
-            write_json(results_path, results)
-            print(f'diverged in epoch {epoch} ({e}); wrote {results_path}', file=sys.stderr)
+            if main_process:
+                write_json(results_path, results)
+                print(f'diverged in epoch {epoch} ({e}); wrote {results_path}', file=sys.stderr)
             return results
         seconds = time.perf_counter() - t0
         test = evaluate(model, test_eval, cfg)
@@ -472,7 +541,8 @@ def run(cfg):
             f'| {seconds:.1f} s, {seen / seconds:,.0f} img/s',
             flush=True,
         )
-        save_checkpoint(ckpt_path, model, opt, loader, history, config)
+        if main_process:
+            save_checkpoint(ckpt_path, model, opt, loader, history, config)
 
     final = final_metrics(model, data, history, cfg, device)
     data_info = {
@@ -483,7 +553,8 @@ def run(cfg):
         'noisy_labels': data.noisy_labels,
     }
     results.update(status='done', history=history, final=final, data=data_info)
-    write_json(results_path, results)
+    if main_process:
+        write_json(results_path, results)
     rand = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())
     chance = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc_test'].items())
     print(
@@ -500,6 +571,8 @@ def main(argv=None):
     except data_lib.DataError as e:
         print(f'train.py: error: {e}', file=sys.stderr)
         sys.exit(2)
+    finally:
+        parallel.stop()
 
 
 if __name__ == '__main__':
