@@ -74,7 +74,7 @@ $(DIR)/%/results.json: | $(ENV)
 	$(PYTHON) train.py $(COMMON) $(call flags,$(patsubst %/,%,$(dir $*))) --seed $(patsubst seed%,%,$(notdir $*)) --out $(@D)
 
 $(DIR)/%/probe.json: $(DIR)/%/results.json
-	$(PYTHON) metrics.py probe $(@D)
+	$(PYTHON) probe.py $(@D)
 
 clean:
 	rm -rf results runs .pytest_cache __pycache__ tests/__pycache__
