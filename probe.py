@@ -251,7 +251,8 @@ def probe(
     batch on the device by `transform`. layers: node names (probe.layer_names(model)), a module's
     name meaning its last node, or "penultimate" (default: the stages and the penultimate).
     init_model: the capacity floor (default: the model re-initialized, seed 0). Runs where the
-    model's parameters are, in eval mode, and leaves the model's mode as it was. For example:
+    model's parameters are, in eval mode; leaves the model's mode and the global random number
+    generator as they were. For example:
 
         import torch, torchvision, torchvision.transforms as T, probe
         model = torchvision.models.resnet18(num_classes=10)
@@ -259,7 +260,7 @@ def probe(
         tf = T.Compose([T.ToTensor(), T.Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))])
         train = torchvision.datasets.CIFAR10('data', train=True, transform=tf)
         test = torchvision.datasets.CIFAR10('data', train=False, transform=tf)
-        result = probe.probe(model, train, test, ['layer2', 'layer4', 'penultimate'], n=5000)
+        result = probe.probe(model, train, test, ['layer2', 'layer3', 'penultimate'], n=5000)
         print(probe.table(result))
     """
     assert random_labels >= 2, f'random_labels K must be >= 2 (got {random_labels})'
@@ -275,15 +276,16 @@ def probe(
     keep_heldout = subsample(len(heldout_data), n, PROBE_SEED + 2)
     train = (Subset(train_data, keep_train.tolist()), r_train[keep_train])
     heldout = (Subset(heldout_data, keep_heldout.tolist()), r_heldout[keep_heldout])
-    modes = model.training, init_model.training
     stream = {'transform': transform, 'batch_size': batch_size, 'workers': workers}
     device = next(model.parameters()).device
-    taps_init = extractor(init_model, taps)
-    result = measure(
-        extractor(model, taps), taps_init, train, heldout, random_labels, rlp_head, device, **stream
-    )[0]
-    model.train(modes[0])
-    init_model.train(modes[1])
+    modes = model.training, init_model.training
+    try:
+        taps_model, taps_init = extractor(model, taps), extractor(init_model, taps)
+        args = (train, heldout, random_labels, rlp_head, device)
+        result = measure(taps_model, taps_init, *args, **stream)[0]
+    finally:  # the extractors share the models' layers, and put them in eval mode
+        model.train(modes[0])
+        init_model.train(modes[1])
     result = {'status': 'done', 'n': n, 'draws': DRAWS, 'heldout': 'held-out data', 'taps': result}
     return result | {'random_labels': random_labels, 'rlp_head': rlp_head, 'layers': taps}
 
