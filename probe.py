@@ -302,6 +302,7 @@ def probe_network(
     (x uint8, y, r) of n samples each. online: also read the network's own heads. layers: node
     names to tap instead of the network's own taps.
     """
+    assert len(train[1]) == len(heldout[1]) == n, 'the same n training and held-out samples'
     model.eval()
     init_model.eval()
     taps, taps_init = model.features, init_model.features
@@ -448,10 +449,11 @@ def probe_arch(args):
     device = train_lib.pick_device(args)
     options = ('random_labels', 'rlp_head', 'n', 'label_seed', 'batch_size', 'workers')
     options = {k: getattr(args, k) for k in options}  # probe()'s keywords, named as the flags
-    model, init_model = model.to(device), init_model.to(device)
-    result = probe(
-        model, train, heldout, args.layers, init_model=init_model, transform=transform, **options
-    )
+    options |= {'init_model': init_model.to(device), 'transform': transform}
+    try:
+        result = probe(model.to(device), train, heldout, args.layers, **options)
+    except OSError as e:  # an image file that cannot be read
+        raise ProbeError(f'{type(e).__name__}: {e}'.replace('\n', ' ')) from None
     result |= {'heldout': source, 'arch': args.arch}
     train_lib.write_json(args.out, result)
     return result
@@ -522,14 +524,18 @@ def build_parser():
     )
     add = p.add_argument
     add('run_dir', nargs='?', help='a finished run folder of train.py (or give --arch)')
+    add('--layers', nargs='+', metavar='LAYER', help='node names to tap, or "penultimate"')
+    add('--list-layers', action='store_true', help='print the node names and the default taps')
+    add('--data-dir', help="where datasets are (default: the run's, or data)")
+    add('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA if any')
+    add('--out', help='probe.json (default: in RUN_DIR, or beside the checkpoint)')
+    add = p.add_argument_group('a torchvision architecture and its checkpoint').add_argument
     add('--arch', help='a torchvision classification architecture, e.g. resnet18')
     add('--checkpoint', help="the network's state_dict (torch.save(model.state_dict(), FILE))")
     add('--dataset', choices=data_lib.DATASETS, help="this repo's data: training vs test split")
     add('--fake-like', default='cifar10', choices=list(data_lib.FAKE_SHAPES), help='fake shape')
     add('--train-dir', help='image folder (a subfolder per class) the network trained on')
     add('--heldout-dir', help='image folder of the same distribution it never trained on')
-    add('--layers', nargs='+', metavar='LAYER', help='node names to tap, or "penultimate"')
-    add('--list-layers', action='store_true', help='print the node names and the default taps')
     add('--random-labels', type=int, default=2, metavar='K', help='random labels per sample')
     add('--rlp-head', default='shared', choices=['per-class', 'shared'], help='head layout')
     add('--n', type=int, help='samples per set (default: all of the smaller set)')
@@ -537,9 +543,6 @@ def build_parser():
     add('--seed', type=int, default=0, help='seeds the re-initialized network (capacity floor)')
     add('--batch-size', type=int, default=256, help='images per forward pass')
     add('--workers', type=int, default=0, help='DataLoader processes decoding image folders')
-    add('--data-dir', help="where datasets are (default: the run's, or data)")
-    add('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA if any')
-    add('--out', help='probe.json (default: in RUN_DIR, or beside the checkpoint)')
     return p
 
 

@@ -183,6 +183,8 @@ def test_bad_input_is_one_line_and_exit_2(checkpoint, tmp_path, capsys):
     assert '--train-dir' in one_line_exit_2(argv, capsys)
     write_folder(tmp_path / 'empty', classes=['dog'], per_class=1)
     assert '--heldout-dir' in one_line_exit_2(argv, capsys)
+    (tmp_path / 'heldout' / 'cat' / 'broken.png').write_bytes(b'not a png')
+    assert 'broken.png' in one_line_exit_2(argv, capsys)
     assert '--checkpoint' in one_line_exit_2(['--arch', 'resnet18', *FAKE], capsys)
     assert '--dataset' in one_line_exit_2(arch[:4], capsys)  # no data
     assert 'not both' in one_line_exit_2([str(tmp_path), *arch], capsys)
