@@ -78,15 +78,15 @@ def test_image_folders_go_through_the_same_path(checkpoint, tmp_path, capsys):
 
 
 def test_fx_taps_equal_model_py_taps():
-    """Named layers of model.Net, pooled by probe.pool, are exactly its own taps."""
+    """Named layers of model.Net, pooled by model.pool, are exactly its own taps."""
     net = model.Net('resnet18', 1, 10, taps='all', image_size=28).eval()
-    taps = probe.resolve_layers(net, ['stages.0', 'stages.2', 'penultimate'])
+    taps = model.resolve_layers(net, ['stages.0', 'stages.2', 'penultimate'])
     assert taps == {'stages.0': 'stages.0', 'stages.2': 'stages.2', 'penultimate': 'dropout'}
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
-        own, named = net.features(x), probe.extractor(net, taps)(x)
+        own, named = net.features(x), model.extractor(net, taps)(x)
     for mine, theirs in (('stage1', 'stages.0'), ('stage3', 'stages.2'), ('penultimate',) * 2):
-        assert torch.equal(own[mine], probe.pool(named[theirs])), mine
+        assert torch.equal(own[mine], model.pool(named[theirs])), mine
 
 
 def test_run_folder_takes_layers(tmp_path, capsys):
@@ -114,27 +114,27 @@ def test_positive_control_through_the_python_api():
     x[:n, 0] = 3.0 * r_train  # "memorized": the features of a training sample hold its label
     x[n:, 0] = 3.0 * torch.randint(K, (n,), generator=torch.Generator().manual_seed(1))
     y = torch.zeros(2 * n, dtype=torch.long)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 10)).train()
+    net = nn.Sequential(nn.Flatten(), nn.Linear(8, 10)).train()
     train = torch.utils.data.TensorDataset(x[:n], y[:n])
     heldout = torch.utils.data.TensorDataset(x[n:], y[n:])
     rng = torch.get_rng_state()
-    result = probe.probe(model, train, heldout, random_labels=K, label_seed=seed)
-    assert torch.equal(torch.get_rng_state(), rng) and model.training  # left as it was
+    result = probe.probe(net, train, heldout, random_labels=K, label_seed=seed)
+    assert torch.equal(torch.get_rng_state(), rng) and net.training  # left as it was
     t = result['taps']['penultimate']
     assert result['layers'] == {'penultimate': '0'} and t['dim'] == 8
     assert t['a_train'] > 0.95 and t['memorization_ci'][0] > 0.3, t
     assert t['a_fresh'] < 0.75  # other labels on the same features: only the head's capacity
-    same = probe.probe(model, train, heldout, random_labels=K, label_seed=seed, init_model=model)
+    same = probe.probe(net, train, heldout, random_labels=K, label_seed=seed, init_model=net)
     assert same['taps']['penultimate']['a_init'] == same['taps']['penultimate']['a_train']
 
 
 def test_pool_and_the_default_rule():
-    assert probe.pool(torch.ones(2, 5)).shape == (2, 5)
+    assert model.pool(torch.ones(2, 5)).shape == (2, 5)
     x = torch.arange(2 * 3 * 4 * 5.0).view(2, 3, 4, 5)
-    assert torch.equal(probe.pool(x), x.mean((2, 3)))  # global average pool, (B, C, H, W)
-    assert torch.equal(probe.pool(x[:, :, 0]), x[:, :, 0].mean(1))  # (B, T, D) tokens
+    assert torch.equal(model.pool(x), x.mean((2, 3)))  # global average pool, (B, C, H, W)
+    assert torch.equal(model.pool(x[:, :, 0]), x[:, :, 0].mean(1))  # (B, T, D) tokens
     # one `features` container: its children that hold parameters, all but the last
-    taps = probe.resolve_layers(torchvision.models.mobilenet_v3_small())
+    taps = model.resolve_layers(torchvision.models.mobilenet_v3_small())
     assert list(taps) == [f'features.{i}' for i in range(12)] + ['penultimate']
     assert taps['penultimate'] == 'classifier.2'  # the dropout before the last Linear
 
