@@ -26,9 +26,10 @@ import torchvision
 from tqdm import tqdm
 
 import data as data_lib
+import tod
 from metrics import autocast, complexity, evaluate, wilson_interval
 from model import MODELS, Net
-from regularizer import losses
+from regularizer import class_loss_options, losses
 
 # steps between the only host-device syncs of training (divergence check, progress bar)
 SYNC_EVERY_CUDA = 50
@@ -65,10 +66,25 @@ def build_parser():
     add('--random-labels', type=int, default=2, metavar='K', help='random labels (2: Rademacher)')
     add('--rlp-head', default='per-class', choices=['per-class', 'shared'], help='head layout')
     add('--taps', default='penultimate', choices=['penultimate', 'all'], help='where heads sit')
-    add('--unlearn', default='none', choices=['none', 'grl', 'reg'], help='unlearning term')
+    add(
+        '--unlearn',
+        default='none',
+        choices=['none', 'grl', 'reg', 'confusion'],
+        help='unlearning term (confusion: Alvi et al. 2018)',
+    )
     add('--unlearn-taps', default='penultimate', choices=['penultimate', 'all'], help='where')
     add('--lam', type=float, default=1.0, help='λ, weight of the unlearning term')
     add('--lam-schedule', default='constant', choices=['constant', 'dann'], help='λ over time')
+    # the related systems (SPEC, "Related systems"), each an option of the same run
+    add('--loss', default='ce', choices=['ce', 'rll'], help='class loss (rll: Patel & Sastry 2021)')
+    add('--rll-alpha', type=float, default=0.1, help='α of the robust log loss')
+    add('--limit', action=flag, default=False,
+        help="LIMIT (Harutyunyan et al. 2020): the class gradient at g's logits is predicted from "
+        'x alone by an auxiliary network q of the same architecture')  # fmt: skip
+    add('--limit-beta', type=float, default=1.0, help="β, weight of LIMIT's penalty β‖ĝ‖²")
+    add('--tod', action=flag, default=False,
+        help='turn-over dropout on z with a fixed mask per dataset index (Kobayashi et al. 2020): '
+        'per-sample self-influence in DIR/self_influence.pt')  # fmt: skip
     add('--memorize', action=flag, default=False,
         help='positive control: the penultimate head reads z without stop-gradient, so f is '
         'trained on the random labels (the network memorizes them)')  # fmt: skip
@@ -113,6 +129,22 @@ def parse_args(argv=None):
         (
             not (cfg.memorize and cfg.unlearn != 'none'),
             '--memorize trains f on the random labels and --unlearn against them; use one',
+        ),
+        (
+            finite(cfg.rll_alpha) and cfg.rll_alpha > 0,
+            f'--rll-alpha must be a finite number > 0 (got {cfg.rll_alpha})',
+        ),
+        (
+            finite(cfg.limit_beta) and cfg.limit_beta >= 0,
+            f'--limit-beta must be a finite number >= 0 (got {cfg.limit_beta})',
+        ),
+        (
+            not (cfg.loss == 'rll' and cfg.label_smoothing > 0),
+            '--label-smoothing smooths the cross-entropy target; use it with --loss ce',
+        ),
+        (
+            not (cfg.limit and cfg.loss != 'ce'),
+            '--limit predicts the gradient of the cross-entropy; use it with --loss ce',
         ),
         (
             0 <= cfg.label_noise <= 1,
@@ -182,6 +214,10 @@ def build_model(cfg, data, device):
         taps=cfg.taps,
         dropout=cfg.dropout,
         image_size=size,
+        # turn-over dropout masks over the whole training split, keyed by dataset index
+        tod_samples=len(data.train_y) + len(data.heldout_y) if cfg.tod else 0,
+        tod_seed=cfg.seed,
+        limit=cfg.limit,
     )
     # channels-last: the GPU's fast convolution layout
     memory_format = torch.channels_last if device.type == 'cuda' else torch.contiguous_format
@@ -189,10 +225,12 @@ def build_model(cfg, data, device):
     return model.to(device, memory_format=memory_format)
 
 
-def eval_loader(data, split, device):
-    """A split ('train', 'heldout', 'test') in order, without augmentation."""
-    x, y, r = (getattr(data, f'{split}_{k}') for k in 'xyr')
-    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device)
+def eval_loader(data, split, device, limit=None):
+    """A split ('train', 'heldout', 'test') in order, without augmentation; the first `limit`
+    samples only if given. Training samples come with their dataset indices."""
+    x, y, r = (getattr(data, f'{split}_{k}')[:limit] for k in 'xyr')
+    index = data.train_index if split == 'train' else None
+    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device, index=index)
 
 
 def lr_at(step, total, steps_per_epoch, cfg):
@@ -210,11 +248,22 @@ def lam_at(progress, cfg):
     return cfg.lam
 
 
-def forward_step(model, x, y, r, cfg, lam):
-    """Loss to minimize, and batch statistics kept on the device (loss sums, correct counts)."""
+def forward_step(model, x, y, r, cfg, lam, index=None):
+    """Loss to minimize, and batch statistics kept on the device (loss sums, correct counts).
+    index: the samples' dataset indices (used by turn-over dropout only)."""
     with autocast(x.device, cfg.bf16):
         terms, logits, rand_logits = losses(
-            model, x, y, r, cfg.unlearn, lam, cfg.unlearn_taps, cfg.label_smoothing, cfg.memorize
+            model,
+            x,
+            y,
+            r,
+            cfg.unlearn,
+            lam,
+            cfg.unlearn_taps,
+            cfg.label_smoothing,
+            cfg.memorize,
+            **class_loss_options(cfg),
+            index=index if cfg.tod else None,
         )
     counts = [(logits.argmax(1) == y).sum()]
     counts += [(head_logits.argmax(1) == r).sum() for head_logits in rand_logits.values()]
@@ -317,12 +366,12 @@ def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
     seen = 0
     model.train()
     bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=None)
-    for i, (x, y, r, _index) in enumerate(bar):
+    for i, (x, y, r, index) in enumerate(bar):
         step = (epoch - 1) * steps_per_epoch + i
         for group in opt.param_groups:
             group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
         lam.fill_(lam_at(step / total_steps, cfg))
-        loss, stats = step_fn(model, x, y, r, cfg, lam)
+        loss, stats = step_fn(model, x, y, r, cfg, lam, index)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -340,6 +389,36 @@ def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch, taps):
     online = {'loss_class': sums[0], 'loss_rnd': sums[1], 'loss_unlearn': sums[2]}
     online.update(train_acc=sums[3], rand_acc=dict(zip(taps, sums[4:], strict=True)))
     return online, seen
+
+
+def tod_epoch(model, data, device):
+    """Turn-over dropout after an epoch: the mean self-influence of clean and noisy samples and
+    their training accuracy through their own masks (who is fitted when; Liu et al. 2021)."""
+    per_sample = tod.self_influence(model, eval_loader(data, 'train', device))
+    summary = tod.summarize(per_sample, data.train_noisy)
+    keep = ('self_influence', 'train_acc_clean', 'train_acc_noisy')
+    return {k: summary[k] for k in keep}, per_sample
+
+
+def tod_final(model, data, device, out):
+    """Self-influence of every training sample, and the test influence of hard and easy clean
+    ones; writes DIR/self_influence.pt atomically and returns the summary for `final`."""
+    summary, per_sample = tod_epoch(model, data, device)
+    test = eval_loader(data, 'test', device, limit=tod.TEST_INFLUENCE_MAX)
+    per_sample['test_influence'] = tod.test_influence(
+        model, per_sample['index'], data.train_y, test
+    )
+    per_sample.update(noisy=data.train_noisy, y=data.train_y)
+    path = os.path.join(out, 'self_influence.pt')
+    torch.save(per_sample, path + '.tmp')
+    os.replace(path + '.tmp', path)
+    acc = tod.summarize(per_sample, data.train_noisy)['self_influence_acc']
+    hard_easy = tod.hard_and_easy(per_sample, data.train_noisy)
+    return {
+        'self_influence': summary['self_influence'],
+        'self_influence_acc': acc,
+        'test_influence': hard_easy,
+    }
 
 
 def final_metrics(model, data, history, cfg, device):
@@ -373,6 +452,8 @@ def final_metrics(model, data, history, cfg, device):
         },
         'seconds': sum(h['seconds'] for h in history),
         'images_per_s': sum(h['images_per_s'] for h in history) / len(history),
+        # turn-over dropout (--tod): mean self-influence of clean and noisy samples, and more
+        **(tod_final(model, data, device, cfg.out) if cfg.tod else {'self_influence': None}),
     }
 
 
@@ -453,6 +534,8 @@ def run(cfg):
                 'complexity': complexities,
                 'seconds': seconds,
                 'images_per_s': seen / seconds,
+                # --tod: self-influence and accuracy of clean and noisy samples, per epoch
+                **(tod_epoch(model, data, device)[0] if cfg.tod else {}),
             }
         )
         print(
