@@ -35,7 +35,7 @@ import torch.nn.functional as F
 def robust_log_loss(logits, y, alpha):
     """L_RLL, mean over the batch. logits (B, C), y (B,), alpha > 0."""
     assert alpha > 0, 'the robust log loss needs α > 0'
-    p = torch.softmax(logits.float(), 1)  # (B, C)
+    p = torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), 1)  # (B, C)
     log_ap = torch.log(alpha + p)  # (B, C): log(α + p_j), finite since α > 0
     at_y = log_ap.gather(1, y[:, None])[:, 0]  # (B,)
     others = (log_ap.sum(1) - at_y) / (p.shape[1] - 1)  # (B,): mean over j ≠ y
@@ -59,9 +59,12 @@ class PredictedGradient(torch.autograd.Function):
 
 def limit(logits, q_logits, y, beta, label_smoothing=0.0):
     """(logits whose gradient is ĝ/B, L_q). logits a and q_logits b: (B, C); y: (B,)."""
-    p = torch.softmax(logits.float().detach(), 1)  # (B, C): sg(a), so L_q trains q alone
-    target = F.one_hot(y, p.shape[1]).float() * (1 - label_smoothing) + label_smoothing / p.shape[1]
+    dtype = torch.promote_types(logits.dtype, torch.float32)  # bf16 logits: softmax in fp32
+    p = torch.softmax(logits.detach().to(dtype), 1)  # (B, C): sg(a), so L_q trains q alone
+    target = (
+        F.one_hot(y, p.shape[1]).to(dtype) * (1 - label_smoothing) + label_smoothing / p.shape[1]
+    )
     g_true = p - target  # (B, C): d CE / da per sample
-    g_hat = p - torch.softmax(q_logits.float(), 1)  # (B, C): predicted from x alone
+    g_hat = p - torch.softmax(q_logits.to(dtype), 1)  # (B, C): predicted from x alone
     loss_q = ((g_hat - g_true).pow(2).sum(1) + beta * g_hat.pow(2).sum(1)).mean()
     return PredictedGradient.apply(logits, g_hat.detach()), loss_q
