@@ -96,7 +96,7 @@ noise-cifar10:
 	@$(MAKE) --no-print-directory noise-study NOISE_NAME=noise-cifar10 NOISE_DATA=cifar10 \
 	  NOISE_MODEL=$(or $(MODEL),wrn16_4) NOISE_EPOCHS=$(or $(EPOCHS),30) NOISE_EXTRA=''
 
-NOISE_RUNS ?= ce rll-0.1 rll-1 limit-0.1 limit-1 reg-1 reg-10 grl-0.1 grl-1 confusion-1 confusion-10 tod
+NOISE_RUNS ?= ce rll-0.1 rll-1 limit-0 limit-1 reg-1 reg-10 grl-0.1 grl-1 confusion-1 confusion-10 tod
 NOISE_LABEL_RUNS ?= p0-ce p0-rll-0.1 p1-ce p1-rll-0.1
 
 ifneq ($(NOISE_NAME),)
