@@ -292,7 +292,8 @@ def rll_section(runs, names, n_test, classes):
         held = ce_random >= 0.9 and acc <= 2 * chance
         sentences.append(
             f'on fully random labels cross-entropy fits {100 * ce_random:.1f}% of the training '
-            f'labels and {label(name[3:])} {100 * acc:.1f}% (chance {100 * chance:.0f}%): '
+            f'labels and {label(name[3:])} {100 * acc:.1f}% ({100 * (ce_random - acc):.1f} points '
+            f'fewer; chance {100 * chance:.0f}%): '
             + ('held' if held else 'did not hold')
             + ' (criterion: cross-entropy ≥ 90%, RLL ≤ twice chance)'
         )
@@ -365,13 +366,21 @@ def tod_section(runs, names):
     )
     test = result['final'].get('test_influence')
     hard_easy = None
-    if test:
-        hard_easy = test['hard'] - test['easy'] > Z95 * math.hypot(test['hard_se'], test['easy_se'])
+    if test and test.get('control_hard') is not None:
+        gap = test['hard'] - test['easy']
+        control = test['control_hard'] - test['control_easy']
+        noise = Z95 * math.hypot(
+            test['hard_se'], test['easy_se'], test['control_hard_se'], test['control_easy_se']
+        )
+        hard_easy = gap - control > noise
         lines.append(
-            f'Influence on the test loss of the same class, mean over samples: hard clean samples '
-            f'(top quarter of self-influence, n={test["n_per_group"]}) {test["hard"]:+.4f} ± '
-            f'{test["hard_se"]:.4f}, easy clean samples (bottom quarter) {test["easy"]:+.4f} ± '
-            f'{test["easy_se"]:.4f}.'
+            'Influence on the test loss of the same class, mean ± standard error over samples: '
+            f'hard clean samples (top quarter by their loss averaged over mask and flipped mask, '
+            f'n={test["n_per_group"]}) {test["hard"]:+.3f} ± {test["hard_se"]:.3f}, easy ones '
+            f'(bottom quarter) {test["easy"]:+.3f} ± {test["easy_se"]:.3f}; control, the same '
+            f'groups scored with permuted masks: {test["control_hard"]:+.3f} ± '
+            f'{test["control_hard_se"]:.3f} and {test["control_easy"]:+.3f} ± '
+            f'{test["control_easy_se"]:.3f}.'
         )
     claims = [
         f'noisy samples have the higher self-influence {"held" if held else "did not hold"} '
@@ -388,7 +397,7 @@ def tod_section(runs, names):
         claims.append(
             'hard correctly labelled samples influence test samples more '
             + ('held' if hard_easy else 'did not hold')
-            + f' ({test["hard"] - test["easy"]:+.4f})'
+            + f' (hard − easy {gap:+.3f}, with permuted masks {control:+.3f})'
         )
     lines.append(
         '**Claims (Kobayashi et al. 2020; Liu, Lin & Jaggi 2021): ' + '; '.join(claims) + '.**'
@@ -447,12 +456,16 @@ def m_sentence(runs, names):
         ce_words = 'holds 0' if lo <= 0 <= hi else ('is above 0' if lo > 0 else 'is below 0')
     rho_text = f'{rho:+.2f}' if rho is not None else 'undefined'
     held = ce_words == 'is above 0' and rho is not None and rho > 0
+    above = [
+        label(n) for n in names if (values(runs[n], tap('memorization_ci')) or [[0]])[0][0] > 0
+    ]
     return (
-        f'**Claim (Becker et al. 2026: random-label heads measure memorization) '
-        f'{"held" if held else "did not hold"} here:** cross-entropy memorizes '
+        f'**Claim (Becker & Risse 2024; Becker et al. 2026: random-label decodability measures '
+        f'memorization) {"held" if held else "did not hold"} here:** cross-entropy memorizes '
         f'{100 * (first(runs, "ce", final("train_acc_noisy")) or math.nan):.1f}% of the noisy '
-        f'labels while the interval of its m {ce_words}, and across the {len(pairs)} runs the '
-        f'rank correlation between memorized noise (train acc, noisy) and m is {rho_text}.'
+        f'labels while the interval of its m {ce_words}; across the {len(pairs)} runs the rank '
+        f'correlation between memorized noise (train acc, noisy) and m is {rho_text}, and m is '
+        f'above 0 only for {", ".join(above) if above else "no run"}.'
     )
 
 

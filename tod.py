@@ -134,22 +134,28 @@ def summarize(per_sample, noisy):
 
 
 def hard_and_easy(per_sample, noisy, quantile=0.25):
-    """Test influence of hard and easy correctly labelled samples: the clean samples in the top
-    and bottom quarter of self-influence (Liu, Lin & Jaggi 2021: hard samples are fitted late and
-    need to be seen; they find hard, correctly labelled samples influence test samples more)."""
+    """Test influence of hard and easy correctly labelled samples (Liu, Lin & Jaggi 2021 find that
+    hard, correctly labelled samples influence test samples more), with a control.
+
+    Difficulty of clean sample i: (L(m(i)) + L(1 - m(i))) / 2, its loss averaged over its two
+    sub-networks; hard and easy are the top and bottom `quantile` of the clean samples. Ranking by
+    self-influence instead would pick the samples whose mask happens to select the better half of
+    z, and that mask would then also look good on the test set. Control: the same groups scored
+    with permuted masks (per_sample['test_influence_control']): any difference left there is not
+    the samples' own influence.
+    """
     clean = ~noisy & ~per_sample['test_influence'].isnan()
-    influence = per_sample['self_influence'][clean]
-    on_test = per_sample['test_influence'][clean]
-    if len(influence) < 8:
+    difficulty = (per_sample['loss_in'] + per_sample['loss_out'])[clean] / 2
+    if len(difficulty) < 8:
         return None
-    order = influence.argsort()
+    order = difficulty.argsort()
     k = max(1, int(quantile * len(order)))
-    easy, hard = on_test[order[:k]], on_test[order[-k:]]
-    return {
-        'hard': hard.mean().item(),
-        'hard_se': standard_error(hard),
-        'easy': easy.mean().item(),
-        'easy_se': standard_error(easy),
-        'n_per_group': k,
-        'quantile': quantile,
-    }
+    out = {'n_per_group': k, 'quantile': quantile}
+    for key, name in (('test_influence', ''), ('test_influence_control', 'control_')):
+        on_test = per_sample[key][clean]
+        for group, rows in (('hard', order[-k:]), ('easy', order[:k])):
+            values = on_test[rows]
+            values = values[~values.isnan()]
+            out[f'{name}{group}'] = mean_or_none(values)
+            out[f'{name}{group}_se'] = standard_error(values)
+    return out

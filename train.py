@@ -405,9 +405,11 @@ def tod_final(model, data, device, out):
     ones; writes DIR/self_influence.pt atomically and returns the summary for `final`."""
     summary, per_sample = tod_epoch(model, data, device)
     test = eval_loader(data, 'test', device, limit=tod.TEST_INFLUENCE_MAX)
-    per_sample['test_influence'] = tod.test_influence(
-        model, per_sample['index'], data.train_y, test
-    )
+    index = per_sample['index']
+    per_sample['test_influence'] = tod.test_influence(model, index, data.train_y, test)
+    # control: every sample scored with another sample's mask (seeded permutation)
+    permuted = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(0))]
+    per_sample['test_influence_control'] = tod.test_influence(model, permuted, data.train_y, test)
     per_sample.update(noisy=data.train_noisy, y=data.train_y)
     path = os.path.join(out, 'self_influence.pt')
     torch.save(per_sample, path + '.tmp')

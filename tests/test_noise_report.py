@@ -48,6 +48,10 @@ def write_run(folder, name, test, clean, noisy, train=None, m=0.0, diverged=Fals
                 'hard_se': 0.001,
                 'easy': 0.001,
                 'easy_se': 0.001,
+                'control_hard': 0.0,
+                'control_hard_se': 0.001,
+                'control_easy': 0.0,
+                'control_easy_se': 0.001,
                 'n_per_group': 150,
             }
             noisy_flags = torch.arange(1000) < 400
