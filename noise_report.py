@@ -192,8 +192,8 @@ def figure(runs, names, folder):
         ys = [100 * mean(values(runs[n], final(key))) for n in names]
         bars.bar([i + offset for i in x], ys, width=0.27, label=text)
     bars.set_xticks(list(x), names, rotation=60, ha='right', fontsize=8)
-    bars.set(ylabel='class accuracy (%)', title='accuracy on the (noisy) labels')
-    bars.legend(fontsize=8)
+    bars.set(ylabel='class accuracy (%)', title='accuracy on the (noisy) labels', ylim=(0, 118))
+    bars.legend(fontsize=8, loc='upper center', ncol=3)
     for i, n in enumerate(names):
         ms = values(runs[n], tap('memorization'))
         cis = values(runs[n], tap('memorization_ci'))
