@@ -34,14 +34,14 @@ import torch  # noqa: E402
 
 from metrics import spearman  # noqa: E402
 
-SYSTEMS = {  # run-name prefix: (name in the tables, source)
-    'ce': ('cross-entropy', 'baseline'),
-    'rll': ('robust log loss, α', 'Patel & Sastry 2021'),
-    'limit': ('LIMIT, β', 'Harutyunyan et al. 2020'),
-    'reg': ('output regularizer, λ', 'Becker et al. 2026'),
-    'grl': ('gradient reversal, λ', 'Becker & Risse 2024'),
-    'confusion': ('confusion, λ', 'Alvi et al. 2018'),
-    'tod': ('cross-entropy + turn-over dropout', 'Kobayashi et al. 2020'),
+SYSTEMS = {  # run-name prefix: its name in the tables
+    'ce': 'cross-entropy',
+    'rll': 'robust log loss, α',  # Patel & Sastry 2021
+    'limit': 'LIMIT, β',  # Harutyunyan et al. 2020
+    'reg': 'output regularizer, λ',  # Becker et al. 2026
+    'grl': 'gradient reversal, λ',  # Becker & Risse 2024
+    'confusion': 'confusion, λ',  # Alvi et al. 2018
+    'tod': 'cross-entropy + turn-over dropout',  # Kobayashi et al. 2020
 }
 ORDER = list(SYSTEMS)
 Z95 = 1.96
@@ -78,7 +78,7 @@ def run_order(names):
 
 def label(name):
     kind, value = split_name(name)
-    text = SYSTEMS[kind][0]
+    text = SYSTEMS[kind]
     return f'{text} = {value:g}' if value is not None else text
 
 
