@@ -125,3 +125,55 @@ clean:
 # run holds (a lock file per GPU) and waits while all are taken, so N may exceed the number of GPUs; runs
 # started together download a dataset one at a time. Nothing here changes: the runs are already independent
 # file targets. One run on N GPUs instead: .venv/bin/torchrun --standalone --nproc_per_node N train.py ...
+
+# --- related systems under label noise (issue 9): `make noise` (CPU), `make noise-cifar10` (GPU) -----------
+# Class-label noise 0.4 and one run per system and setting: cross-entropy (ce), the robust log loss (rll-α),
+# LIMIT (limit-β), the seed's unlearning (reg-λ, grl-λ), confusion unlearning (confusion-λ), ce with turn-over
+# dropout (tod); plus ce and rll on clean (p0-) and fully random (p1-) class labels for the RLL claim.
+# Every run is results/<study>/<run>/seed<N>/results.json; the label-noise runs are probed (probe.json);
+# noise_report.py writes results/<study>/report.md and noise.png. EPOCHS=, MODEL=, DATASET= name the folder.
+.PHONY: noise noise-cifar10 noise-study
+
+noise:
+	@$(MAKE) --no-print-directory noise-study NOISE_NAME=noise NOISE_DATA=fashion-mnist \
+	  NOISE_MODEL=$(or $(MODEL),cnn) NOISE_EPOCHS=$(or $(EPOCHS),30) \
+	  NOISE_EXTRA='--subset 2000 --test-subset 1000 --batch-size 64 --lr 0.05 --rlp-head shared --weight-decay 0 --no-augment'
+
+noise-cifar10:
+	@$(MAKE) --no-print-directory noise-study NOISE_NAME=noise-cifar10 NOISE_DATA=cifar10 \
+	  NOISE_MODEL=$(or $(MODEL),wrn16_4) NOISE_EPOCHS=$(or $(EPOCHS),30) NOISE_EXTRA=''
+
+NOISE_RUNS ?= ce rll-0.1 rll-1 limit-0 limit-1 reg-1 reg-10 grl-0.1 grl-1 confusion-1 confusion-10 tod
+NOISE_LABEL_RUNS ?= p0-ce p0-rll-0.1 p1-ce p1-rll-0.1
+
+ifneq ($(NOISE_NAME),)
+NOISE_DIR := results/$(NOISE_NAME)$(SUFFIX)
+NOISE_COMMON = $(call data_flags,$(NOISE_DATA)) \
+  --model $(NOISE_MODEL) --epochs $(NOISE_EPOCHS) --label-noise 0.4 $(NOISE_EXTRA)
+# <system>-<value> -> flags; p0-<run> / p1-<run>: <run> on clean / fully random class labels
+noise_kind = $(firstword $(subst -, ,$(1)))
+noise_value = $(patsubst $(call noise_kind,$(1))-%,%,$(1))
+NOISE_ce :=
+NOISE_tod := --tod
+NOISE_rll = --loss rll --rll-alpha $(1)
+NOISE_limit = --limit --limit-beta $(1)
+NOISE_reg = --unlearn reg --lam $(1)
+NOISE_grl = --unlearn grl --lam $(1)
+NOISE_confusion = --unlearn confusion --lam $(1)
+noise_system = $(call NOISE_$(call noise_kind,$(1)),$(call noise_value,$(1)))
+noise_flags = $(if $(filter p0 p1,$(call noise_kind,$(1))),--label-noise $(patsubst p%,%,$(call noise_kind,$(1))) $(call noise_system,$(call noise_value,$(1))),$(call noise_system,$(1)))
+noise_seeded = $(foreach r,$(1),$(foreach s,$(SEEDS),$(NOISE_DIR)/$(r)/seed$(s)/$(2)))
+
+noise-study: $(NOISE_DIR)/report.md
+
+$(NOISE_DIR)/report.md: $(call noise_seeded,$(NOISE_RUNS) $(NOISE_LABEL_RUNS),results.json) \
+  $(call noise_seeded,$(NOISE_RUNS),probe.json) noise_report.py
+	$(PYTHON) noise_report.py $(NOISE_DIR)
+
+# $* is <run>/seed<N>
+$(NOISE_DIR)/%/results.json: | $(ENV)
+	$(PYTHON) train.py $(NOISE_COMMON) $(call noise_flags,$(patsubst %/,%,$(dir $*))) --seed $(patsubst seed%,%,$(notdir $*)) --out $(@D)
+
+$(NOISE_DIR)/%/probe.json: $(NOISE_DIR)/%/results.json
+	$(PYTHON) probe.py $(@D)
+endif

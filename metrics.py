@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 import parallel
-from regularizer import losses
+from regularizer import class_loss_options, losses
 
 PROBE_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
 PROBE_TOLERANCE = 1e-5  # largest gradient entry at convergence
@@ -75,7 +75,15 @@ def evaluate(model, loader, cfg):
     for x, y, r, index in loader:
         with autocast(x.device, cfg.bf16):
             terms, logits, rand_logits = losses(
-                model, x, y, r, cfg.unlearn, cfg.lam, cfg.unlearn_taps, cfg.label_smoothing
+                model,
+                x,
+                y,
+                r,
+                cfg.unlearn,
+                cfg.lam,
+                cfg.unlearn_taps,
+                cfg.label_smoothing,
+                **class_loss_options(cfg),  # no index: turn-over dropout masks are off
             )
         hit = logits.argmax(1) == y
         counts = [hit.sum()] + [(out.argmax(1) == r).sum() for out in rand_logits.values()]

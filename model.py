@@ -26,6 +26,10 @@ penultimate: ResNet's layer1 layer2 layer3 penultimate, as Net taps its own back
 is pooled to (B, D) as Net pools its own: (B, C, H, W) maps by a global average pool (higher
 ranks: over every dim after C), (B, T, D) token sequences by their mean over tokens (the
 vision-transformer layout), (B, D) as is.
+
+Two related systems live in the network (SPEC, "Related systems"): turn-over dropout on z in front
+of g (`tod`, Kobayashi et al. 2020; tod.py), and LIMIT's gradient predictor q (`limit_q`,
+Harutyunyan et al. 2020; classloss.py), a second network of the same architecture that reads x only.
 """
 
 import copy
@@ -37,6 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+from tod import TurnOverDropout
 
 MODELS = ['wrn16_4', 'resnet18', 'cnn']
 
@@ -133,6 +139,29 @@ class RandomLabelHead(nn.Module):
         return out[torch.arange(len(z), device=z.device), y]  # (B, K): each sample's own class head
 
 
+def init_convs(module):
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+
+
+class GradientPredictor(nn.Module):
+    """LIMIT's q (Harutyunyan et al. 2020): a backbone of the same architecture and a Linear(D, C)
+    on its pooled output. It sees x only, never y; softmax(q(x)) predicts the label."""
+
+    def __init__(self, arch, in_channels, num_classes, image_size):
+        super().__init__()
+        stem, stages, final = BACKBONES[arch](in_channels)
+        self.body = nn.Sequential(stem, *stages, final)
+        with torch.no_grad():
+            dim = self.body(torch.zeros(2, in_channels, image_size, image_size)).shape[1]
+        self.fc = nn.Linear(dim, num_classes)
+        init_convs(self)
+
+    def forward(self, x):
+        return self.fc(self.body(x).mean((2, 3)))  # (B, C): the logits b
+
+
 @dataclass
 class Outputs:
     logits: torch.Tensor  # (B, C) task head g(z)
@@ -152,6 +181,9 @@ class Net(nn.Module):
         taps='penultimate',
         dropout=0.0,
         image_size=32,
+        tod_samples=0,
+        tod_seed=0,
+        limit=False,
     ):
         super().__init__()
         assert arch in BACKBONES, f'unknown model {arch}; choose from {MODELS}'
@@ -169,9 +201,16 @@ class Net(nn.Module):
         self.rand_heads = nn.ModuleDict(
             {t: RandomLabelHead(dims[t], num_classes, random_labels, rlp_head) for t in self.taps}
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        init_convs(self)
+        # built after the network's own initialization, which stays that of a plain run
+        # turn-over dropout: one fixed mask per dataset index (tod_samples = size of the split)
+        self.tod = (
+            TurnOverDropout(tod_samples, dims['penultimate'], tod_seed) if tod_samples else None
+        )
+        # LIMIT: the gradient predictor q, trained alongside
+        self.limit_q = (
+            GradientPredictor(arch, in_channels, num_classes, image_size) if limit else None
+        )
 
     def features(self, x):
         feats, h = {}, self.stem(x)
@@ -182,9 +221,16 @@ class Net(nn.Module):
         feats['penultimate'] = self.final(h).mean((2, 3))  # (B, D)
         return feats
 
-    def forward(self, x):
+    def classify(self, z, index=None, flip=False):
+        """g's logits (B, C) from z; under turn-over dropout, through the mask of each sample's
+        dataset index (or its flip). Without an index: no mask."""
+        if self.tod is not None:
+            z = self.tod(z, index, flip)
+        return self.fc(self.dropout(z))
+
+    def forward(self, x, index=None):
         feats = self.features(x)
-        return Outputs(self.fc(self.dropout(feats['penultimate'])), feats)
+        return Outputs(self.classify(feats['penultimate'], index), feats)
 
 
 # --- taps of any network (probe.py) ---------------------------------------------------------------

@@ -31,9 +31,10 @@ from tqdm import tqdm
 
 import data as data_lib
 import parallel
+import tod
 from metrics import autocast, complexity, evaluate, wilson_interval
 from model import MODELS, Net
-from regularizer import losses
+from regularizer import class_loss_options, losses
 
 # steps between the only host-device syncs of training (divergence check, progress bar)
 SYNC_EVERY_CUDA = 50
@@ -70,10 +71,25 @@ def build_parser():
     add('--random-labels', type=int, default=2, metavar='K', help='random labels (2: Rademacher)')
     add('--rlp-head', default='per-class', choices=['per-class', 'shared'], help='head layout')
     add('--taps', default='penultimate', choices=['penultimate', 'all'], help='where heads sit')
-    add('--unlearn', default='none', choices=['none', 'grl', 'reg'], help='unlearning term')
+    add(
+        '--unlearn',
+        default='none',
+        choices=['none', 'grl', 'reg', 'confusion'],
+        help='unlearning term (confusion: Alvi et al. 2018)',
+    )
     add('--unlearn-taps', default='penultimate', choices=['penultimate', 'all'], help='where')
     add('--lam', type=float, default=1.0, help='λ, weight of the unlearning term')
     add('--lam-schedule', default='constant', choices=['constant', 'dann'], help='λ over time')
+    # the related systems (SPEC, "Related systems"), each an option of the same run
+    add('--loss', default='ce', choices=['ce', 'rll'], help='class loss (rll: Patel & Sastry 2021)')
+    add('--rll-alpha', type=float, default=0.1, help='α of the robust log loss')
+    add('--limit', action=flag, default=False,
+        help="LIMIT (Harutyunyan et al. 2020): the class gradient at g's logits is predicted from "
+        'x alone by an auxiliary network q of the same architecture')  # fmt: skip
+    add('--limit-beta', type=float, default=1.0, help="β, weight of LIMIT's penalty β‖ĝ‖²")
+    add('--tod', action=flag, default=False,
+        help='turn-over dropout on z with a fixed mask per dataset index (Kobayashi et al. 2020): '
+        'per-sample self-influence in DIR/self_influence.pt')  # fmt: skip
     add(
         '--memorize',
         action=flag,
@@ -129,11 +145,31 @@ def parse_args(argv=None):
             '--memorize trains f on the random labels and --unlearn against them; use one',
         ),
         (
+            finite(cfg.rll_alpha) and cfg.rll_alpha > 0,
+            f'--rll-alpha must be a finite number > 0 (got {cfg.rll_alpha})',
+        ),
+        (
+            finite(cfg.limit_beta) and cfg.limit_beta >= 0,
+            f'--limit-beta must be a finite number >= 0 (got {cfg.limit_beta})',
+        ),
+        (
+            not (cfg.loss == 'rll' and cfg.label_smoothing > 0),
+            '--label-smoothing smooths the cross-entropy target; use it with --loss ce',
+        ),
+        (
+            not (cfg.limit and cfg.loss != 'ce'),
+            '--limit predicts the gradient of the cross-entropy; use it with --loss ce',
+        ),
+        (
             0 <= cfg.label_noise <= 1,
             f'--label-noise must be a probability in [0, 1] (got {cfg.label_noise})',
         ),
         (cfg.subset is None or cfg.subset >= 1, f'--subset must be >= 1 (got {cfg.subset})'),
         (cfg.half is None or cfg.half >= 0, f'--half must be >= 0 (got {cfg.half})'),
+        (
+            not (cfg.tod and parallel.world_size() > 1),
+            '--tod scores every training sample in one process; run it without torchrun',
+        ),
         (
             cfg.test_subset is None or cfg.test_subset >= 1,
             f'--test-subset must be >= 1 (got {cfg.test_subset})',
@@ -213,6 +249,10 @@ def build_model(cfg, data, device):
         taps=cfg.taps,
         dropout=cfg.dropout,
         image_size=size,
+        # turn-over dropout masks over the whole training split, keyed by dataset index
+        tod_samples=len(data.train_y) + len(data.heldout_y) if cfg.tod else 0,
+        tod_seed=cfg.seed,
+        limit=cfg.limit,
     )
     # channels-last: the GPU's fast convolution layout
     memory_format = torch.channels_last if device.type == 'cuda' else torch.contiguous_format
@@ -220,12 +260,14 @@ def build_model(cfg, data, device):
     return model.to(device, memory_format=memory_format)
 
 
-def eval_loader(data, split, device):
-    """A split ('train', 'heldout', 'test') in order, without augmentation; under torchrun, this
+def eval_loader(data, split, device, limit=None):
+    """A split ('train', 'heldout', 'test') in order, without augmentation; the first `limit`
+    samples only if given. Training samples come with their dataset indices. Under torchrun, this
     process's shard of every batch."""
-    x, y, r = (getattr(data, f'{split}_{k}') for k in 'xyr')
+    x, y, r = (getattr(data, f'{split}_{k}')[:limit] for k in 'xyr')
+    index = data.train_index if split == 'train' else None
     shard = {'rank': parallel.rank(), 'world': parallel.world_size()}
-    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device, **shard)
+    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device, index=index, **shard)
 
 
 def lr_at(step, total, steps_per_epoch, cfg):
@@ -245,24 +287,35 @@ def lam_at(progress, cfg):
 
 class Objective(torch.nn.Module):
     """regularizer.losses of a batch as a module. DDP wraps it (parallel.distribute), so that
-    every parameter, the heads' too, is used inside the forward pass whose gradients it averages."""
+    every parameter, the heads' too, is used inside the forward pass whose gradients it averages.
+    index: the samples' dataset indices (used by turn-over dropout only)."""
 
     def __init__(self, model, cfg):
         super().__init__()
         self.model, self.cfg = model, cfg
 
-    def forward(self, x, y, r, lam):
+    def forward(self, x, y, r, lam, index=None):
         c = self.cfg
         return losses(
-            self.model, x, y, r, c.unlearn, lam, c.unlearn_taps, c.label_smoothing, c.memorize
+            self.model,
+            x,
+            y,
+            r,
+            c.unlearn,
+            lam,
+            c.unlearn_taps,
+            c.label_smoothing,
+            c.memorize,
+            **class_loss_options(c),
+            index=index if c.tod else None,
         )
 
 
-def forward_step(objective, x, y, r, cfg, lam):
+def forward_step(objective, x, y, r, cfg, lam, index=None):
     """Loss to minimize, and batch statistics kept on the device (loss sums, images, correct
-    counts). objective: an Objective, or the same under DDP."""
+    counts). objective: an Objective, or the same under DDP; index: the samples' dataset indices."""
     with autocast(x.device, cfg.bf16):
-        terms, logits, rand_logits = objective(x, y, r, lam)
+        terms, logits, rand_logits = objective(x, y, r, lam, index)
     counts = [(logits.argmax(1) == y).sum()]
     counts += [(head_logits.argmax(1) == r).sum() for head_logits in rand_logits.values()]
     loss_sums = [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')]
@@ -366,12 +419,12 @@ def train_epoch(objective, opt, loader, step_fn, cfg, lam, epoch, taps):
     objective.train()
     quiet = None if parallel.rank() == 0 else True  # None: a bar when writing to a terminal
     bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=quiet)
-    for i, (x, y, r, _index) in enumerate(bar):
+    for i, (x, y, r, index) in enumerate(bar):
         step = (epoch - 1) * steps_per_epoch + i
         for group in opt.param_groups:
             group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
         lam.fill_(lam_at(step / total_steps, cfg))
-        loss, stats = step_fn(objective, x, y, r, cfg, lam)
+        loss, stats = step_fn(objective, x, y, r, cfg, lam, index)
         # DDP averages the processes' gradients: weighing each by its share of the global batch
         # makes that the global batch's mean gradient (the share is 1 for one process)
         share = len(y) * parallel.world_size() / loader.batch_len
@@ -394,6 +447,38 @@ def train_epoch(objective, opt, loader, step_fn, cfg, lam, epoch, taps):
     online = {'loss_class': means[0], 'loss_rnd': means[1], 'loss_unlearn': means[2]}
     online.update(train_acc=means[4], rand_acc=dict(zip(taps, means[5:], strict=True)))
     return online, seen
+
+
+def tod_epoch(model, data, device):
+    """Turn-over dropout after an epoch: the mean self-influence of clean and noisy samples and
+    their training accuracy through their own masks (who is fitted when; Liu et al. 2021)."""
+    per_sample = tod.self_influence(model, eval_loader(data, 'train', device))
+    summary = tod.summarize(per_sample, data.train_noisy)
+    keep = ('self_influence', 'train_acc_clean', 'train_acc_noisy')
+    return {k: summary[k] for k in keep}, per_sample
+
+
+def tod_final(model, data, device, out):
+    """Self-influence of every training sample, and the test influence of hard and easy clean
+    ones; writes DIR/self_influence.pt atomically and returns the summary for `final`."""
+    summary, per_sample = tod_epoch(model, data, device)
+    test = eval_loader(data, 'test', device, limit=tod.TEST_INFLUENCE_MAX)
+    index = per_sample['index']
+    per_sample['test_influence'] = tod.test_influence(model, index, data.train_y, test)
+    # control: every sample scored with another sample's mask (seeded permutation)
+    permuted = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(0))]
+    per_sample['test_influence_control'] = tod.test_influence(model, permuted, data.train_y, test)
+    per_sample.update(noisy=data.train_noisy, y=data.train_y)
+    path = os.path.join(out, 'self_influence.pt')
+    torch.save(per_sample, path + '.tmp')
+    os.replace(path + '.tmp', path)
+    acc = tod.summarize(per_sample, data.train_noisy)['self_influence_acc']
+    hard_easy = tod.hard_and_easy(per_sample, data.train_noisy)
+    return {
+        'self_influence': summary['self_influence'],
+        'self_influence_acc': acc,
+        'test_influence': hard_easy,
+    }
 
 
 def final_metrics(model, data, history, cfg, device):
@@ -427,6 +512,8 @@ def final_metrics(model, data, history, cfg, device):
         },
         'seconds': sum(h['seconds'] for h in history),
         'images_per_s': sum(h['images_per_s'] for h in history) / len(history),
+        # turn-over dropout (--tod): mean self-influence of clean and noisy samples, and more
+        **(tod_final(model, data, device, cfg.out) if cfg.tod else {'self_influence': None}),
     }
 
 
@@ -531,6 +618,8 @@ def run(cfg):
                 'complexity': complexities,
                 'seconds': seconds,
                 'images_per_s': seen / seconds,
+                # --tod: self-influence and accuracy of clean and noisy samples, per epoch
+                **(tod_epoch(model, data, device)[0] if cfg.tod else {}),
             }
         )
         print(
