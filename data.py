@@ -17,6 +17,7 @@ order and augmentation exactly as one process would, then keeps its shard of tha
 
 import contextlib
 import fcntl
+import functools
 import gzip
 import os
 import pickle
@@ -140,19 +141,23 @@ def load_fashion_mnist(root):
     return splits[0], splits[1], 10
 
 
+# the same set on every call, so made once per process (callers index it, never write into it)
+@functools.lru_cache(maxsize=2)
 def make_fake(like, seed=0):
     """Synthetic images with real class structure: a smooth class template plus per-sample noise,
     so a small CNN learns the classes in seconds and every sample still has features of its own to
     memorize."""
     classes, channels, size, n_train, n_test = FAKE_SHAPES[like]
     g = torch.Generator().manual_seed(seed)
-    templates = torch.randn(classes, channels, 4, 4, generator=g)
+    f32 = torch.float32  # the same images whatever torch's default dtype
+    templates = torch.randn(classes, channels, 4, 4, generator=g, dtype=f32)
     # (classes, C, H, W)
     templates = torch.nn.functional.interpolate(templates, size=size, mode='bilinear')
 
     def split(n):
         y = torch.randint(classes, (n,), generator=g)
-        x = 128 + 20 * templates[y] + 70 * torch.randn(n, channels, size, size, generator=g)
+        noise = torch.randn(n, channels, size, size, generator=g, dtype=f32)
+        x = 128 + 20 * templates[y] + 70 * noise
         return x.clamp(0, 255).to(torch.uint8), y
 
     return split(n_train), split(n_test), classes
