@@ -9,7 +9,7 @@ PYTHON ?= .venv/bin/python
 ENV := $(if $(filter .venv/bin/python,$(PYTHON)),.venv/installed,)
 SEEDS ?= 0
 
-.PHONY: install lint test quick validate fashion-mnist cifar10 cifar100 bench clean study gpu-check
+.PHONY: install lint test quick validate fashion-mnist cifar10 cifar100 bench clean study gpu-check example
 
 install: $(ENV)
 
@@ -54,7 +54,7 @@ fashion-mnist cifar10 cifar100: $(ENV) gpu-check
 
 gpu-check: $(ENV)
 	@$(PYTHON) -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' || [ "$(CPU)" = 1 ] || { \
-	  echo "make $(MAKECMDGOALS): no GPU visible. This study trains 17 WRN-16-4 runs (about half an hour on one H100," >&2; \
+	  echo "make $(MAKECMDGOALS): no GPU visible. This study trains 16 WRN-16-4 runs (target: half an hour on one H100, unmeasured;" >&2; \
 	  echo "  days on a CPU). Run 'make quick' for the CPU version, or 'make $(MAKECMDGOALS) CPU=1' to start anyway." >&2; \
 	  exit 2; }
 
@@ -91,11 +91,12 @@ $(DIR)/%/results.json: | $(ENV)
 
 # --- validation: the estimate against its controls and an independent measure -------------------------
 # Settings: label noise p at n images per network, and sizes n at p = VALIDATE_SIZE_NOISE. Each setting
-# trains one network per VALIDATE_HALVES entry on complementary halves (pairs 0 1, 2 3, ...) of a pool of 2n images (train.py --half j):
-# the leave-out memorization of Feldman & Zhang and the probe's m from the same networks.
+# trains one network per VALIDATE_HALVES entry on complementary halves (pairs 0 1, 2 3, ...) of a pool
+# of 2n images (train.py --half j): the leave-out memorization of Feldman & Zhang and the probe's m
+# come from the same networks. 25 runs of 30 epochs: about 20 minutes on 2 CPU cores (README).
 VALIDATE_NOISES ?= 0 0.25 0.5 1
 VALIDATE_N ?= 1000
-VALIDATE_SIZES ?= 250 4000
+VALIDATE_SIZES ?= 250 2000
 VALIDATE_SIZE_NOISE ?= 0.25
 VALIDATE_HALVES ?= 0 1 2 3
 VDIR := results/validate$(SUFFIX)
@@ -116,6 +117,13 @@ $(VDIR)/report.md: $(VRUNS) $(VRUNS:results.json=probe.json) validate.py
 
 $(VDIR)/%/results.json: | $(ENV)
 	$(PYTHON) train.py $(VFLAGS) $(call vflags,$(patsubst %/,%,$(dir $*))) --half $(patsubst half%,%,$(notdir $*)) --seed $(patsubst half%,%,$(notdir $*)) --out $(@D)
+
+# --- the committed example reports (example/): what a clone shows without running anything ---------------
+# `make example SEEDS="0 1 2"` is how example/ was made: the quick study over three seeds and the validation.
+example: quick validate
+	rm -rf example/quick example/validate && mkdir -p example/quick example/validate
+	cp results/quick$(SUFFIX)/report.md results/quick$(SUFFIX)/*.png example/quick/
+	cp $(VDIR)/report.md $(VDIR)/*.png $(VDIR)/validation.json example/validate/
 
 clean:
 	rm -rf results runs .pytest_cache __pycache__ tests/__pycache__

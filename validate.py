@@ -19,6 +19,7 @@ held-out samples, so a reader sees in which regime a head reads anything beyond 
 Writes DIR/validation.json, DIR/capacity.json (cached), DIR/report.md and PNG figures.
 """
 
+import dataclasses
 import glob
 import json
 import math
@@ -31,6 +32,8 @@ import matplotlib
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+from torch.utils.data import TensorDataset  # noqa: E402
 
 import data as data_lib  # noqa: E402
 import probe as probe_lib  # noqa: E402
@@ -41,12 +44,18 @@ from metrics import (  # noqa: E402
     feldman_zhang,
     fit_heads,
     mean_and_error,
+    memorization,
     spearman,
 )
 
 CAPACITY_SIZES = [125, 250, 500, 1000, 2000, 4000]  # samples per head at initialization
 CAPACITY_K = [2, 10]
 CAPACITY_DRAWS = 4
+TRAINED_SIZES = [64, 125, 250, 500, 1000, 2000]  # samples per head on trained networks
+
+
+class ValidateError(Exception):
+    """A folder that is not a finished validation study: one line, exit code 2."""
 
 
 def load_runs(folder):
@@ -58,7 +67,7 @@ def load_runs(folder):
             results = json.load(f)
         probe_path = os.path.join(run_dir, 'probe.json')
         if not os.path.exists(probe_path):
-            raise SystemExit(f'validate.py: error: {run_dir} has no probe.json; run make validate')
+            raise ValidateError(f'{run_dir} has no probe.json; run make validate')
         with open(probe_path) as f:
             probe = json.load(f)
         settings.setdefault(os.path.basename(os.path.dirname(run_dir)), []).append(
@@ -82,18 +91,28 @@ def network(cfg, data, device, run_dir=None):
     return model.eval()
 
 
+def tap_features(model, images, data, device):
+    """Pooled features {tap: (N, D)} of uint8 images through a run's own taps, as probe.py sees
+    them (normalized as in training, in batches)."""
+    unlabelled = TensorDataset(images, torch.zeros(len(images), dtype=torch.long))
+    transform = probe_lib.normalize(data.mean, data.std)
+    return probe_lib.features(model.features, unlabelled, device, transform, batch_size=512)[0]
+
+
 def leave_out(runs, device):
-    """Feldman & Zhang's memorization of one setting's networks, over the whole pool."""
+    """Feldman & Zhang's memorization of one setting's networks, over the whole pool. Each
+    network's membership is the training set it loaded itself, and it sees the pool normalized as
+    it was trained."""
     cfg = run_config(runs[0][1], half=None, device='cpu')
     pool = train_lib.load_data(cfg)  # the 2n images, labels after noise, noisy mask
-    loader = train_lib.eval_loader(pool, 'train', device)
     correct, member = [], []
     for run_dir, results, _ in runs:
-        half = run_config(results).half
+        own = train_lib.load_data(run_config(results, device='cpu'))
         model = network(cfg, pool, device, run_dir)
+        seen_as_trained = dataclasses.replace(pool, mean=own.mean, std=own.std)
+        loader = train_lib.eval_loader(seen_as_trained, 'train', device)
         correct.append(evaluate(model, loader, cfg)['correct'])
-        trained_on = data_lib.pool_half(pool.train_index, cfg.label_seed, half)
-        member.append(torch.isin(pool.train_index, trained_on))
+        member.append(torch.isin(pool.train_index, own.train_index))
     per_pair = feldman_zhang(torch.stack(correct), torch.stack(member))
     mean, error = mean_and_error(per_pair)
     noisy_mean, noisy_error = mean_and_error(per_pair, pool.train_noisy)
@@ -145,21 +164,26 @@ def setting_row(name, runs, device):
     }
 
 
-def capacity_map(folder, clean, memorized, device):
+def capacity_map(folder, clean, random_labels, memorized, device):
     """Fresh-head decodability against samples per head: at initialization (features that learned
-    nothing) for every tap and K, and on a clean and a memorizing network's training and held-out
-    samples at K = 2. Cached in DIR/capacity.json."""
+    nothing) for every tap and K; and m against samples per head on networks trained on clean
+    and on fully random class labels and on the positive control. Cached in DIR/capacity.json."""
     path = os.path.join(folder, 'capacity.json')
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
+    ntw = [
+        ('clean labels', clean),
+        ('random class labels', random_labels),
+        ('positive control', memorized),
+    ]
     cfg = run_config(clean[1], half=None, subset=None, device='cpu')
     everything = train_lib.load_data(cfg)  # all training images: any of them serve at init
     init = network(run_config(clean[1], device='cpu'), everything, device)
     images = everything.train_x[
         probe_lib.subsample(len(everything.train_y), max(CAPACITY_SIZES), 1)
     ]
-    feats = probe_lib.tap_features(init.features, images, everything.mean, everything.std, device)
+    feats = tap_features(init, images, everything, device)
     g = torch.Generator().manual_seed(probe_lib.PROBE_SEED)
     at_init = []
     for tap, z in feats.items():
@@ -179,28 +203,33 @@ def capacity_map(folder, clean, memorized, device):
                         'converged': fit.converged,
                     }
                 )
-    trained = {}
-    for name, (run_dir, results, _) in (('clean', clean), ('memorize', memorized)):
-        trained[name] = trained_curve(run_dir, results, device)
+    trained = {name: trained_curve(run_dir, results, device) for name, (run_dir, results, _) in ntw}
     out = {'at_init': at_init, 'trained': trained}
     train_lib.write_json(path, out)
     return out
 
 
 def trained_curve(run_dir, results, device):
-    """a_train and a_heldout at K = 2 on nested subsamples of one network's samples."""
+    """m = a_train - a_heldout with its interval at the penultimate tap, K = 2, on nested seeded
+    subsamples of one network's training and held-out samples: does m appear near capacity?"""
     cfg = run_config(results, device='cpu')
     d = train_lib.load_data(cfg)
     model = network(cfg, d, device, run_dir)
-    n_max = len(d.train_y)
-    points = []
+    n_max = min(len(d.train_y), len(d.heldout_y))
+    z, r = {}, {}
     for split in ('train', 'heldout'):
-        x, r = getattr(d, f'{split}_x'), getattr(d, f'{split}_r')
-        keep = probe_lib.subsample(len(r), n_max, probe_lib.PROBE_SEED)
-        z = probe_lib.tap_features(model.features, x[keep], d.mean, d.std, device)['penultimate']
-        for n in [s for s in CAPACITY_SIZES if s <= n_max]:
-            acc = fit_heads(z[:n], None, r[keep][:n][None].to(device), 2, 1, 'shared').accuracy
-            points.append({'split': split, 'n': n, 'dim': z.shape[1], 'a': acc.item()})
+        x, labels = getattr(d, f'{split}_x'), getattr(d, f'{split}_r')
+        keep = probe_lib.subsample(len(labels), n_max, probe_lib.PROBE_SEED)
+        z[split] = tap_features(model, x[keep], d, device)['penultimate']
+        r[split] = labels[keep].to(device)
+    g = torch.Generator().manual_seed(probe_lib.PROBE_SEED + 1)
+    points = []
+    for n in [s for s in TRAINED_SIZES if s <= n_max]:
+        fresh = torch.randint(2, (probe_lib.DRAWS, n), generator=g).to(device)
+        train, heldout = ((z[s][:n], None, r[s][:n]) for s in ('train', 'heldout'))
+        est = memorization(train, heldout, train, 2, 1, 'shared', fresh)
+        keys = ('a_train', 'a_heldout', 'memorization', 'memorization_ci', 'converged')
+        points.append({'n': n, 'dim': z['train'].shape[1], **{k: est[k] for k in keys}})
     return points
 
 
@@ -233,6 +262,13 @@ def verdict(settings, control):
     elif lit:
         text += 'm departs from 0 in some settings: read the table for where.'
     return text
+
+
+def spearman_critical(n):
+    """|ρ| beyond which Spearman's ρ of n points differs from 0 (two-sided 5%): exact values for
+    small n (Zar 1972), else the normal approximation."""
+    exact = {4: 1.0, 5: 1.0, 6: 0.886, 7: 0.786, 8: 0.738, 9: 0.700, 10: 0.648}
+    return exact.get(n, 1.96 / math.sqrt(max(n - 1, 1)))
 
 
 def fmt(x, scale=100, digits=1, sign=False):
@@ -268,6 +304,10 @@ def dose_response_figure(folder, settings, control, noise_n):
             (by_size, 'subset', f'images per network n (p = {size_noise})'),
         )
     ):
+        if not rows:  # a study without this axis (e.g. one setting)
+            axes[0, col].set_axis_off()
+            axes[1, col].set_axis_off()
+            continue
         x = [s[key] for s in rows]
         top, bottom = axes[0, col], axes[1, col]
         for field, name in (('fz_memorization', 'all samples'), ('fz_memorization_noisy', 'noisy')):
@@ -296,6 +336,7 @@ def dose_response_figure(folder, settings, control, noise_n):
             for ax in (top, bottom):
                 ax.set_xscale('log')
                 ax.set_xticks(sizes, [str(s) for s in sizes])
+                ax.xaxis.set_minor_formatter(NullFormatter())  # no 3×10² between our ticks
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
@@ -317,18 +358,22 @@ def capacity_figure(folder, capacity):
         ylabel='chance-corrected decodability ĉ',
         title='at initialization (capacity floor)',
     )
-    for name, style in (('clean', '-'), ('memorize', '--')):
-        for split in ('train', 'heldout'):
-            row = [p for p in capacity['trained'][name] if p['split'] == split]
-            x = [p['n'] / (2 * p['dim']) for p in row]
-            right.plot(x, [100 * p['a'] for p in row], 'o' + style, label=f'{name}, {split}')
-    right.axhline(50, color='gray', lw=0.8)
+    for name, row in capacity['trained'].items():
+        x = [p['n'] / (2 * p['dim']) for p in row]
+        line = right.plot(x, [100 * p['memorization'] for p in row], 'o-', label=name)[0]
+        lo, hi = ([100 * p['memorization_ci'][i] for p in row] for i in (0, 1))
+        right.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
+    right.axhline(0, color='black', lw=0.8)
+    right.axvline(1, color='gray', ls=':', label='Cover: 2D samples')
     right.set(
         xscale='log',
         xlabel='samples per head / 2D (K = 2, penultimate)',
-        ylabel='fresh-head random-label accuracy (%)',
-        title='trained networks: training vs held-out samples',
+        ylabel='m = a_train − a_heldout (points, 95% band)',
+        title='trained networks: m against samples per head',
     )
+    ticks = sorted({p['n'] / (2 * p['dim']) for row in capacity['trained'].values() for p in row})
+    right.set_xticks(ticks, [f'{t:.2g}' for t in ticks])
+    right.xaxis.set_minor_formatter(NullFormatter())
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -345,22 +390,33 @@ def save(fig, folder, name):
 
 
 def capacity_sentence(capacity):
-    """Where the floor falls to chance: the smallest samples-per-parameter with ĉ < 0.05."""
-    ratios = [p['n'] / (p['dim'] * (p['K'] - 1)) for p in capacity['at_init'] if p['c'] < 0.05]
-    worst = max(p['c'] for p in capacity['at_init'] if p['n'] / (p['dim'] * (p['K'] - 1)) >= 16)
-    low = f'{min(ratios):.0f}' if ratios else 'no tested'
-    return (
-        f'At initialization a fresh head reads ĉ < 0.05 from {low} samples per parameter on, '
-        f'and at most ĉ = {worst:.2f} beyond 16; on a trained network the training and held-out '
-        'curves coincide unless the network was trained on the labels (the positive control).'
+    """Where the floor falls to chance, and where a trained network's m leaves 0."""
+    at_init = capacity['at_init']
+    ratio = [p['n'] / (p['dim'] * (p['K'] - 1)) for p in at_init]
+    low = [r for r, p in zip(ratio, at_init, strict=True) if p['c'] < 0.05]
+    worst = max((p['c'] for r, p in zip(ratio, at_init, strict=True) if r >= 16), default=None)
+    text = (
+        f'At initialization a fresh head reads ĉ < 0.05 from '
+        f'{f"{min(low):.0f}" if low else "no tested number of"} samples per parameter on'
+        + (f', and at most ĉ = {worst:.2f} beyond 16. ' if worst is not None else '. ')
     )
+    text += 'On trained networks (penultimate tap, K = 2): '
+    for name, row in capacity['trained'].items():
+        above = [f'{p["n"]}' for p in row if p['memorization_ci'][0] > 0]
+        text += (
+            f'{name}, m above 0 at n = {", ".join(above)}; '
+            if above
+            else f'{name}, m holds 0 at every n from {row[0]["n"]} to {row[-1]["n"]}; '
+        )
+    return text.rstrip('; ') + '.'
 
 
 def report(folder, device='cpu'):
     runs = load_runs(folder)
     controls = [name for name in runs if name.startswith('memorize')]
     if not controls or len(runs) < 2:
-        raise SystemExit(f'validate.py: error: {folder} lacks the settings or the positive control')
+        missing = 'the positive control' if not controls else 'a setting'
+        raise ValidateError(f'{folder} lacks {missing}; run make validate')
     control_runs = runs.pop(controls[0])
     device = torch.device(device)
     settings = [setting_row(name, group, device) for name, group in runs.items()]
@@ -373,8 +429,8 @@ def report(folder, device='cpu'):
         )
         for t in taps
     }
-    clean = min((g[0] for g in runs.values()), key=lambda r: r[1]['config']['label_noise'])
-    capacity = capacity_map(folder, clean, control_runs[0], device)
+    first = sorted((g[0] for g in runs.values()), key=lambda r: r[1]['config']['label_noise'])
+    capacity = capacity_map(folder, first[0], first[-1], control_runs[0], device)
     sentence = verdict(settings, control)
     keys = ('a_train', 'a_heldout', 'a_init', 'memorization', 'memorization_ci')
     out = {
@@ -457,10 +513,24 @@ def markdown(folder, runs, settings, control, rho, capacity, sentence, noise_n):
         lines.append(f'| {s["name"]} | {cells} |')
     lines += [dose_response_figure(folder, settings, control, noise_n)]
     zero = sum(all(words(t) == 'holds 0' for t in s['taps'].values()) for s in settings)
-    lines.append(
+    missed = [
+        f'{s["name"]} {tap_name} {interval(t)}'
+        for s in settings
+        for tap_name, t in s['taps'].items()
+        if words(t) != 'holds 0'
+    ]
+    total = sum(len(s['taps']) for s in settings)
+    fz = [s['fz_memorization'] for s in settings]
+    text = (
         f"**What it shows.** In {zero} of {len(settings)} settings m's interval holds 0 at every "
-        'tap, whatever the leave-out memorization.'
+        f'tap, while the leave-out memorization goes from {min(fz):.2f} to {max(fz):.2f}.'
     )
+    if missed:
+        text += (
+            f' {len(missed)} of {total} intervals exclude 0 ({"; ".join(missed)}), against '
+            f'{0.05 * total:.1f} expected by chance at 95%.'
+        )
+    lines.append(text)
     lines += [
         '## 2. Positive control (`--memorize`: f trained on the random labels)',
         '| tap | a_train | a_heldout | a_init | a_fresh | m [95%] | interval |',
@@ -472,21 +542,35 @@ def markdown(folder, runs, settings, control, rho, capacity, sentence, noise_n):
             f'| {fmt(t["a_fresh"])} | {interval(t)} | {words(t)} |'
         )
     lit = [name for name, t in control['taps'].items() if words(t) == 'above 0']
-    lines.append(
-        f'**What it shows.** m is above 0 at {", ".join(lit) if lit else "no tap"}: where the '
-        'network was made to memorize r, the instrument reads it, and a_fresh (fresh labels on '
-        'the same features) stays at the held-out level, so it is these labels, not the features.'
-    )
+    text = f'**What it shows.** m is above 0 at {", ".join(lit) if lit else "no tap"}'
+    if lit:
+        text += ': where the network was made to memorize r, the instrument reads it'
+        same = [
+            n
+            for n in lit
+            if abs(control['taps'][n]['a_fresh'] - control['taps'][n]['a_heldout']) < 0.02
+        ]
+        if same == lit:
+            text += (
+                ', and a_fresh (fresh labels on the same features) stays within 2 points of '
+                'a_heldout: the features hold these labels, not more room for any labels'
+            )
+    lines.append(text + '.')
     lines += [
         '## 3. Rank correlation of m with leave-out memorization across settings',
         '| tap | Spearman ρ |',
         '|---|---|',
     ]
     lines += [f'| {t} | {"—" if r is None else f"{r:+.2f}"} |' for t, r in rho.items()]
-    lines.append(
-        f'**What it shows.** With {len(settings)} settings, |ρ| must exceed about 0.8 to mean '
-        'anything; read it next to the intervals above, which say whether m moved at all.'
-    )
+    if len(settings) < 4:
+        lines.append(f'**What it shows.** Nothing: {len(settings)} settings are too few to rank.')
+    else:
+        lines.append(
+            f'**What it shows.** With {len(settings)} settings, |ρ| must exceed '
+            f'{spearman_critical(len(settings)):.2f} to differ from 0 (two-sided, 5%); a ρ between '
+            'm and the leave-out memorization means little where the intervals above say m did not '
+            'move.'
+        )
     lines += ['## 4. Capacity map', capacity_figure(folder, capacity)]
     lines.append(f'**What it shows.** {capacity_sentence(capacity)}')
     lines += ['## Verdict', sentence]
@@ -503,7 +587,7 @@ def main(argv=None):
     cuda = args.device == 'cuda' or (args.device == 'auto' and torch.cuda.is_available())
     try:
         return report(args.folder, 'cuda' if cuda else 'cpu')
-    except data_lib.DataError as e:
+    except (data_lib.DataError, ValidateError) as e:
         print(f'validate.py: error: {e}', file=sys.stderr)
         sys.exit(2)
 
