@@ -400,6 +400,13 @@ def table(result, K=None):
         sentence = f'{tap}: the interval of m {words}'
         if words == 'holds 0':
             sentence += ': training samples are not more decodable than held-out ones'
+        elif words == 'above 0':
+            sentence = f'{tap}: the interval of m is above 0: the features hold these random labels'
+        else:  # no memorization reads below 0: chance (1 interval in 20), or held-out data unlike
+            sentence = (
+                f'{tap}: the interval of m is below 0: held-out samples are more decodable; by '
+                'chance 1 interval in 20, else check that they come from the same distribution'
+            )
         if t['capacity']['samples_per_shatter'] < 1:
             sentence += '; WARNING: the head can shatter these labels (samples per head < 2D(K-1))'
         lines.append(sentence + '.')

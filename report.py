@@ -202,7 +202,8 @@ def training_section(runs, folder):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(epochs, [100 * h['train_acc'] for h in history], '.-', label='train (online)')
     left.plot(epochs, [100 * h['test_acc'] for h in history], '.-', label='test')
-    left.set(xlabel='epoch', ylabel='class accuracy (%)', title='class labels')
+    seed = first['config']['seed']  # the curves are one seed's; the tables average the seeds
+    left.set(xlabel='epoch', ylabel='class accuracy (%)', title=f'class labels (seed {seed})')
     for tap in history[0]['rand_acc']:
         right.plot(
             epochs, [100 * h['rand_acc'][tap] for h in history], '.-', label=f'online head, {tap}'
@@ -214,7 +215,11 @@ def training_section(runs, folder):
     if probe:  # the controls at the end of training, as markers at the last epoch
         for key, marker in (('a_train', 'o'), ('a_heldout', 's'), ('a_init', 'x')):
             right.plot(epochs[-1], 100 * probe[key], marker, ms=8, label=f'fresh head: {key}')
-    right.set(xlabel='epoch', ylabel='random-label accuracy (%)', title='random labels, K = 2')
+    right.set(
+        xlabel='epoch',
+        ylabel='random-label accuracy (%)',
+        title=f'random labels, K = {K} (seed {seed})',
+    )
     for ax in (left, right):
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)

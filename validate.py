@@ -420,6 +420,7 @@ def report(folder, device='cpu'):
     control_runs = runs.pop(controls[0])
     device = torch.device(device)
     settings = [setting_row(name, group, device) for name, group in runs.items()]
+    settings.sort(key=lambda s: (s['label_noise'], s['subset']))
     control = {'taps': combine([p for _, _, p in control_runs])}
     taps = list(control['taps'])
     rho = {
@@ -527,7 +528,9 @@ def markdown(folder, runs, settings, control, rho, capacity, sentence, noise_n):
     )
     if missed:
         text += (
-            f' {len(missed)} of {total} intervals exclude 0 ({"; ".join(missed)}), against '
+            f' {len(missed)} of {total} intervals {"excludes" if len(missed) == 1 else "exclude"}'
+            ' 0 '
+            f'({"; ".join(missed)}), against '
             f'{0.05 * total:.1f} expected by chance at 95%.'
         )
     lines.append(text)

@@ -224,9 +224,13 @@ def test_cpu_run_records_that_no_bf16_ran(tmp_path):
 
 
 def make_plan(*args):
-    """make -n with an existing Python: the commands make would run, without running them."""
+    """make -n with an existing Python: the commands make would run, without running them; -B
+    (as if nothing were built) so that results already in the checkout do not hide the plan."""
     p = subprocess.run(
-        ['make', '-n', *args, f'PYTHON={sys.executable}'], cwd=ROOT, capture_output=True, text=True
+        ['make', '-n', '-B', *args, f'PYTHON={sys.executable}'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     return p.returncode, p.stdout + p.stderr
 
