@@ -13,8 +13,9 @@ The positive control (`train.py --memorize`, f trained on the random labels) mus
 rank correlation of m and mem across settings and a verdict written from the numbers end it.
 
 Capacity map: what a fresh head reads from features that learned nothing (the network at
-initialization) against samples per head over D(K-1), and from a trained network's training and
-held-out samples, so a reader sees in which regime a head reads anything beyond capacity.
+initialization) against samples per head over D(K-1), and m against samples per head on networks
+trained on clean and on fully random class labels and on the positive control, so a reader sees in
+which regime a head reads anything beyond capacity.
 
 Writes DIR/validation.json, DIR/capacity.json (cached), DIR/report.md and PNG figures.
 """
