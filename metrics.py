@@ -217,6 +217,11 @@ def memorization(train, heldout, init, K, num_classes, layout, fresh):
     }
 
 
+def interval_words(lo, hi):
+    """Where a 95% interval of m lies against 0, in the words every table uses."""
+    return 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'holds 0'
+
+
 def feldman_zhang(correct, member):
     """Leave-out memorization from models in complementary pairs (2k, 2k+1).
 

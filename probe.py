@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 
 import data as data_lib
 import train as train_lib
-from metrics import memorization
+from metrics import interval_words, memorization
 from model import (
     TapError,
     extractor,
@@ -365,14 +365,6 @@ def probe_arch(args):
 
 
 # --- the command ---------------------------------------------------------------------------------
-
-
-def interval_words(lo, hi):
-    if lo > 0:
-        return 'above 0'
-    if hi < 0:
-        return 'below 0'
-    return 'holds 0'
 
 
 def table(result, K=None):

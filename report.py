@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from metrics import wilson_interval  # noqa: E402
+from metrics import interval_words, wilson_interval  # noqa: E402
 from train import Parser  # noqa: E402
 
 REGULARIZERS = ['none', 'wd', 'dropout', 'augment', 'smoothing', 'all']
@@ -156,10 +156,7 @@ def m_text(mem):
 
 
 def words(mem):
-    if mem is None:
-        return 'not probed'
-    lo, hi = mem['ci']
-    return 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'holds 0'
+    return 'not probed' if mem is None else interval_words(*mem['ci'])
 
 
 def verb(mem):

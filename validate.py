@@ -44,10 +44,12 @@ from metrics import (  # noqa: E402
     evaluate,
     feldman_zhang,
     fit_heads,
+    interval_words,
     mean_and_error,
     memorization,
     spearman,
 )
+from report import save  # noqa: E402 (atomic PNG, as in the study report)
 
 CAPACITY_SIZES = [125, 250, 500, 1000, 2000, 4000]  # samples per head at initialization
 CAPACITY_K = [2, 10]
@@ -284,8 +286,7 @@ def interval(t):
 
 
 def words(t):
-    lo, hi = t['memorization_ci']
-    return 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'holds 0'
+    return interval_words(*t['memorization_ci'])
 
 
 def dose_response_figure(folder, settings, control, noise_n):
@@ -379,15 +380,6 @@ def capacity_figure(folder, capacity):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save(fig, folder, 'capacity.png')
-
-
-def save(fig, folder, name):
-    path = os.path.join(folder, name)
-    fig.tight_layout()
-    fig.savefig(path + '.tmp.png', dpi=120)
-    os.replace(path + '.tmp.png', path)  # a half-written figure is never left in place
-    plt.close(fig)
-    return f'![{name}]({name})'
 
 
 def capacity_sentence(capacity):

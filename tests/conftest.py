@@ -48,6 +48,33 @@ def run_train(out, *args):
         return json.load(f)
 
 
+def without_timings(results):
+    """A run's numbers without its wall-clock ones: what a resumed run must reproduce."""
+
+    def strip(r):
+        return {k: v for k, v in r.items() if k not in ('seconds', 'images_per_s')}
+
+    return [strip(h) for h in results['history']], strip(results['final'])
+
+
+def interrupt_in_epoch_two(monkeypatch, out, *args):
+    """Run train.py until it dies after the epoch-1 checkpoint, before the epoch-2 one (a
+    KeyboardInterrupt in the second evaluation pass), as a killed run would."""
+    calls = {'n': 0}
+    real_evaluate = train.evaluate
+
+    def crash_in_epoch_two(*a, **k):
+        calls['n'] += 1
+        if calls['n'] == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(train, 'evaluate', crash_in_epoch_two)
+        with pytest.raises(KeyboardInterrupt):
+            run_train(out, *args)
+
+
 def write_cifar(root, name, n_train=20, n_test=10, seed=0):
     """CIFAR-10/100 fixtures in the pickle-batch format torchvision downloads."""
     rng = np.random.default_rng(seed)

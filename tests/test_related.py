@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY, run_train
+from conftest import TINY, interrupt_in_epoch_two, run_train, without_timings
 
 import classloss
 import data
@@ -152,13 +152,6 @@ FLAGS = {
 }
 
 
-def without_timings(results):
-    def strip(r):
-        return {k: v for k, v in r.items() if k not in ('seconds', 'images_per_s')}
-
-    return [strip(h) for h in results['history']], strip(results['final'])
-
-
 SMALL = ['--epochs', '2', '--label-noise', '0.4', '--subset', '128', '--test-subset', '128']
 
 
@@ -171,19 +164,7 @@ def test_flag_runs_end_to_end_and_resumes_to_the_same_numbers(
     seen, steps = spy_on_masks(monkeypatch)
     whole = run_train(tmp_path / 'whole', *args)
     assert whole['status'] == 'done' and whole['config'][FLAGS[name][0][2:].replace('-', '_')]
-    calls = {'n': 0}
-    real_evaluate = train.evaluate
-
-    def crash_in_epoch_two(*a, **k):  # dies after the epoch-1 checkpoint, before the epoch-2 one
-        calls['n'] += 1
-        if calls['n'] == 2:
-            raise KeyboardInterrupt
-        return real_evaluate(*a, **k)
-
-    monkeypatch.setattr(train, 'evaluate', crash_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(tmp_path / 'resumed', *args)
-    monkeypatch.setattr(train, 'evaluate', real_evaluate)
+    interrupt_in_epoch_two(monkeypatch, tmp_path / 'resumed', *args)
     assert without_timings(run_train(tmp_path / 'resumed', *args)) == without_timings(whole)
     final = whole['final']
     assert final['train_acc_clean'] is not None and final['train_acc_noisy'] is not None

@@ -4,19 +4,11 @@ and divergence. (Whether a number is memorization is tested against its controls
 import math
 
 import pytest
-from conftest import run_train
+from conftest import interrupt_in_epoch_two, run_train, without_timings
 
 import probe
-import train
 
 CHANCE_3SIGMA = 3 * math.sqrt(0.25 / 512)  # the 512 held-out samples of TINY, K = 2
-
-
-def without_timings(results):
-    def strip(r):
-        return {k: v for k, v in r.items() if k not in ('seconds', 'images_per_s')}
-
-    return [strip(h) for h in results['history']], strip(results['final'])
 
 
 @pytest.fixture(scope='module')
@@ -137,20 +129,8 @@ def test_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
         'dann',
     ]
     whole = run_train(tmp_path / 'whole', *args)
-    calls = {'n': 0}
-    real_evaluate = train.evaluate
-
-    def crash_in_epoch_two(*a, **k):  # dies after the epoch-1 checkpoint, before the epoch-2 one
-        calls['n'] += 1
-        if calls['n'] == 2:
-            raise KeyboardInterrupt
-        return real_evaluate(*a, **k)
-
-    monkeypatch.setattr(train, 'evaluate', crash_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(tmp_path / 'resumed', *args)
+    interrupt_in_epoch_two(monkeypatch, tmp_path / 'resumed', *args)
     assert not (tmp_path / 'resumed' / 'results.json').exists()
-    monkeypatch.setattr(train, 'evaluate', real_evaluate)
     assert without_timings(run_train(tmp_path / 'resumed', *args)) == without_timings(whole)
 
 
