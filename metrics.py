@@ -1,44 +1,67 @@
-"""The memorization metric: random-label accuracy, its controls, and an independent measure.
+"""The memorization metric: random-label accuracy, its chance correction, and its controls.
 
-Random-label accuracy a = (1/n) Σ_i [argmax_k h(z_i)_k = r_i] on the *training* set (Becker & Risse
-2024, the method), in eval mode without augmentation. Chance is 1/K, so we also report the
+Random-label accuracy (Becker & Risse 2024, the method) on the *training* set, eval mode, no
+augmentation:  a = (1/n) Σ_i [argmax_k h(z_i)_k = r_i]. Chance is 1/K, so we also report the
 chance-corrected complexity
     ĉ = (a - 1/K) / (1 - 1/K),
-0 at chance and 1 for perfect memorization. For K = 2 it is 2a - 1 = (1/n) Σ_i σ_i s_i with
-σ_i = ±1 the random label and s_i = ±1 the head's prediction: the empirical Rademacher correlation
-(our reading of the workshop paper, not its formula). Intervals of a plain accuracy are Wilson's.
+0 at chance and 1 when every random label is read. For K = 2 it is 2a - 1 = (1/n) Σ_i σ_i s_i with
+σ_i = ±1 the random label and s_i = ±1 the head's guess: the empirical Rademacher correlation (our
+reading of the workshop paper, not its formula). A plain accuracy gets Wilson's binomial interval.
 
 Fresh heads (`fit_heads`, ours): the linear head h of model.py fitted on frozen features to
 convergence, as ridge-penalized multinomial logistic regression solved by full-batch L-BFGS. The
 problem is strictly convex, so "the same head with the same budget" has one answer whatever the
 start, and many label draws are fitted at once as one batched problem.
 
-Memorization and its controls (`memorization`, ours; SPEC "Memorization and its controls"). A head
-reads random labels from any features up to its capacity (Cover 1965: about 2D per free logit), so
-the papers' decodability a_train is compared with the same fit on
-    a_heldout  n held-out samples with their own random labels (same network),
-    a_init     the n training samples through the network at initialization (capacity floor),
-    a_fresh    the n training samples with fresh random labels the network never saw,
-and the memorization estimate is m = a_train - a_heldout. Its spread comes from the draw of labels:
-refitting on fresh draws measures it, and m gets a normal interval with a Welch t quantile.
+The controls (`controls`, ours). A linear head reads random labels from any features, up to its
+capacity (Cover 1965: about 2D samples per free logit), so a random-label accuracy means nothing
+alone. At every tap the same fresh head is fitted on n samples each:
+    a_train    the training samples' features with their own random labels r (the papers' number);
+    a_fresh    the same features with R fresh label draws that nobody trained on (their mean);
+    a_heldout  n held-out samples (never trained on) with R label draws of their own (their mean);
+    a_init     the training samples through the untrained network, R draws (the capacity floor).
+In metric mode f never sees r, so a_train is one draw among the fresh ones: E[a_train] = E[a_fresh].
+Two differences carry everything:
+    specific = a_train - a_fresh   what a head reads of *these* labels beyond any labels: the luck
+                                   of one draw in metric mode, r written into f under `--memorize`
+                                   or unlearning;
+    m = a_fresh - a_heldout        the memorization estimate: how many more random labels the
+                                   training features hold than held-out ones, from R draws on each
+                                   side. In metric mode it is all a network can memorize into the
+                                   features' geometry, and 0 for one that treats seen and unseen
+                                   samples alike, whatever the head's capacity.
+Their sum a_train - a_heldout is the single-draw estimate, whose error is about 3x larger.
 
-Leave-out memorization (`feldman_zhang`; Feldman & Zhang 2020, eq. 1):
-    mem(i) = P[f_S(x_i) = y_i | i in S] - P[f_S(x_i) = y_i | i not in S],
-over networks trained on random halves S of the training set.
+Errors. A fit's accuracy varies over label draws with a spread s; m gets the Welch interval of two
+means of R draws, specific that of one draw against a mean of R. Across M networks (seeds that vary
+the initialization, the data order, the training subset and the random labels) an estimate gets a t
+interval from the networks' own spread (`across_networks`): it holds whatever makes networks differ.
 """
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-import parallel
-from regularizer import class_loss_options, losses
+from data import GpuLoader
 
-PROBE_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
-PROBE_TOLERANCE = 1e-5  # largest gradient entry at convergence
-PROBE_MAX_STEPS = 1000  # L-BFGS iterations
+DRAWS = 16  # label draws R per side: m's error is sqrt(2/R) of one fit's spread
+FIT_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
+FIT_TOLERANCE = 1e-5  # largest gradient entry at convergence
+FIT_MAX_STEPS = 1000  # L-BFGS iterations
+# Student's t, 97.5% quantile, df = 1..30 (standard tables); beyond, the Cornish-Fisher expansion
+T_TABLE = [
+    float(t)
+    for t in """12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201
+    2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086 2.080 2.074 2.069 2.064 2.060 2.056 2.052
+    2.048 2.045 2.042""".split()
+]
+POWER_Z = 0.8416  # the normal quantile for 80% power: what an estimate could have detected
+
+
+# --- the papers' number ---------------------------------------------------------------------
 
 
 def complexity(acc, K):
@@ -56,67 +79,51 @@ def wilson_interval(acc, n, z=1.96):
 
 
 def autocast(device, bf16=True):
-    """bf16 autocast on CUDA (what it buys: tensor-core matmuls, half the activation bytes);
-    fp32 on the CPU."""
+    """bf16 autocast on CUDA (tensor-core matmuls, half the activation bytes); fp32 on the CPU."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda')
 
 
 @torch.no_grad()
-def evaluate(model, loader, cfg):
-    """One full pass in eval mode: mean loss terms, class accuracy (and each sample's
-    correctness, on the CPU, in the order of the loader's indices) and random-label accuracy per
-    tap. Under torchrun each process scores its shard of every batch and the sums are added over
-    the processes (parallel.py)."""
+def evaluate(model, loader, loss_fn, bf16=True):
+    """One pass in eval mode over a loader of (x, y, r): mean loss terms, class accuracy (and
+    each sample's correctness, in the loader's order) and random-label accuracy per tap.
+    loss_fn(x, y, r) -> (loss terms, class logits, {tap: random-label logits})."""
     model.eval()
     device = next(model.parameters()).device
-    sums = torch.zeros(5 + len(model.taps), device=device)  # 3 loss sums, images, correct, taps
-    hits = [torch.zeros(0, dtype=torch.bool, device=device)]  # a process may get no shard
-    indices = [torch.zeros(0, dtype=torch.long, device=device)]
-    for x, y, r, index in loader:
-        with autocast(x.device, cfg.bf16):
-            terms, logits, rand_logits = losses(
-                model,
-                x,
-                y,
-                r,
-                cfg.unlearn,
-                cfg.lam,
-                cfg.unlearn_taps,
-                cfg.label_smoothing,
-                **class_loss_options(cfg),  # no index: turn-over dropout masks are off
-            )
-        hit = logits.argmax(1) == y
-        counts = [hit.sum()] + [(out.argmax(1) == r).sum() for out in rand_logits.values()]
-        loss_sums = [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')]
-        sums += torch.stack(loss_sums + [x.new_full((), len(y))] + [c.float() for c in counts])
-        hits.append(hit)
-        indices.append(index)
+    sums = {'class': 0.0, 'rnd': 0.0, 'unlearn': 0.0}
+    hits, rand_hits = [], {tap: 0 for tap in model.taps}
+    for x, y, r in loader:
+        with autocast(device, bf16):
+            terms, logits, rand_logits = loss_fn(x, y, r)
+        for k in sums:
+            sums[k] += terms[k] * len(y)  # kept on the device: no sync per batch
+        hits.append(logits.argmax(1) == y)
+        for tap, out in rand_logits.items():
+            rand_hits[tap] += (out.argmax(1) == r).sum()
     model.train()
-    values = parallel.all_reduce_sum(sums).tolist()
-    n = int(values[3])
-    # every sample's correctness, whichever process scored it
-    shards = parallel.gather((torch.cat(indices).cpu(), torch.cat(hits).cpu()))
-    index, correct = (torch.cat(parts) for parts in zip(*shards, strict=True))
+    correct = torch.cat(hits).cpu()
+    n = len(correct)
     return {
-        'loss_class': values[0] / n,
-        'loss_rnd': values[1] / n,
-        'loss_unlearn': values[2] / n,
-        'acc': values[4] / n,
-        'rand_acc': {t: v / n for t, v in zip(model.taps, values[5:], strict=True)},
-        'correct': correct[index.argsort()],
+        **{f'loss_{k}': float(v) / n for k, v in sums.items()},
+        'acc': correct.float().mean().item(),
+        'rand_acc': {tap: float(v) / n for tap, v in rand_hits.items()},
+        'correct': correct,
         'n': n,
     }
+
+
+# --- fresh heads and the controls -----------------------------------------------------------
 
 
 @dataclass
 class HeadFit:
     accuracy: torch.Tensor  # (R,) each head's accuracy on the labels it was fitted to
     steps: int  # L-BFGS iterations
-    converged: bool  # every gradient entry below PROBE_TOLERANCE, or no further progress
-    loss: float  # mean cross-entropy over the heads at the end: the final fit
+    converged: bool  # every gradient entry below FIT_TOLERANCE, or no further progress
+    loss: float  # mean cross-entropy over the heads at the end: how well they fit
 
 
-def fit_heads(z, y, labels, K, num_classes, layout, l2=PROBE_L2, max_steps=PROBE_MAX_STEPS):
+def fit_heads(z, y, labels, K, num_classes, layout, l2=FIT_L2, max_steps=FIT_MAX_STEPS):
     """Fresh random-label heads on frozen features z (N, D), one per row of labels (R, N).
 
     Each head is model.RandomLabelHead's linear map (per-class: the head of the sample's class y
@@ -129,8 +136,7 @@ def fit_heads(z, y, labels, K, num_classes, layout, l2=PROBE_L2, max_steps=PROBE
     z = torch.cat([z, torch.ones_like(z[:, :1])], 1)  # (N, D + 1); the last column is the bias
     groups = num_classes if layout == 'per-class' else 1
     W = torch.zeros(R, z.shape[1], groups * K, device=z.device, requires_grad=True)
-    rows = torch.arange(N, device=z.device)
-    labels = labels.to(z.device)
+    rows, labels = torch.arange(N, device=z.device), labels.to(z.device)
 
     def logits():
         out = torch.einsum('nd,rdk->rnk', z, W)  # (R, N, groups * K)
@@ -147,9 +153,8 @@ def fit_heads(z, y, labels, K, num_classes, layout, l2=PROBE_L2, max_steps=PROBE
 
     opt = torch.optim.LBFGS(
         [W],
-        lr=1,
         max_iter=max_steps,
-        tolerance_grad=PROBE_TOLERANCE,
+        tolerance_grad=FIT_TOLERANCE,
         tolerance_change=1e-9,
         history_size=20,
         line_search_fn='strong_wolfe',
@@ -159,107 +164,144 @@ def fit_heads(z, y, labels, K, num_classes, layout, l2=PROBE_L2, max_steps=PROBE
     with torch.no_grad():
         out = logits()
         accuracy = (out.argmax(-1) == labels).float().mean(1).cpu()
-        ce = F.cross_entropy(out.reshape(R * N, K), labels.reshape(-1)).item()
-    converged = steps < max_steps or W.grad.abs().max().item() <= PROBE_TOLERANCE
-    return HeadFit(accuracy, steps, converged, ce)
+        loss = F.cross_entropy(out.reshape(R * N, K), labels.reshape(-1)).item()
+    converged = steps < max_steps or W.grad.abs().max().item() <= FIT_TOLERANCE
+    return HeadFit(accuracy, steps, converged, loss)
 
 
-def t_quantile(df, z=1.959964):
-    """The 97.5% quantile of Student's t with df degrees of freedom (Cornish-Fisher expansion:
-    within 0.05 of the exact value for df >= 4)."""
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+def controls(train, heldout, init, K, num_classes, layout, draws=DRAWS, seed=0):
+    """a_train, a_fresh, a_heldout, a_init, the memorization estimate m and `specific` at one tap,
+    with their errors (the module docstring says what each is).
 
-
-def difference_interval(a, null_train, heldout):
-    """m = a - mean(heldout), its standard error and 95% interval, where a is one fit whose spread
-    is that of the null_train refits, and heldout are refits on other labels (Welch t)."""
-    v_train = null_train.var().item()
-    v_heldout = heldout.var().item() / len(heldout)
-    df = (v_train + v_heldout) ** 2 / (
-        v_train**2 / (len(null_train) - 1) + v_heldout**2 / (len(heldout) - 1) + 1e-30
-    )
-    m = a - heldout.mean().item()
-    se = math.sqrt(v_train + v_heldout)
-    half = t_quantile(max(df, 1.0)) * se
-    return m, se, [m - half, m + half]
-
-
-def memorization(train, heldout, init, K, num_classes, layout, fresh):
-    """m = a_train - a_heldout at one tap, with the controls and a 95% interval.
-
-    train, heldout, init: (z, y, r) with n samples each; init holds the training samples'
-    features through the network at initialization. fresh: (R, n) random labels nobody
-    trained on (R >= 2), fitted on the training and on the held-out features: their spread is
-    the label-draw spread of a fit, and on the held-out set they average a_heldout.
+    train, heldout, init: (z, y, r) of n samples each: the training samples' features with their
+    random labels, held-out samples' with theirs, the training samples' through the untrained
+    network. The held-out side's first draw is its own r; the other draws come from `seed`.
     """
-    z_train, y_train, r_train = train
-    z_heldout, y_heldout, r_heldout = heldout
-    args = (K, num_classes, layout)
-    fit_train = fit_heads(z_train, y_train, torch.cat([r_train[None], fresh]), *args)
-    fit_heldout = fit_heads(z_heldout, y_heldout, torch.cat([r_heldout[None], fresh]), *args)
-    fit_init = fit_heads(init[0], init[1], init[2][None], *args)
-    a_train = fit_train.accuracy[0].item()
-    fresh_train = fit_train.accuracy[1:]
-    m, se, ci = difference_interval(a_train, fresh_train, fit_heldout.accuracy)
-    fits = (fit_train, fit_heldout, fit_init)
+    n = len(train[0])
+    assert len(heldout[0]) == len(init[0]) == n, 'the same n samples on every side'
+    g = torch.Generator().manual_seed(seed)
+    fresh = torch.randint(K, (3, draws, n), generator=g).to(train[0].device)  # (side, R, n)
+    labels = {
+        'train': torch.cat([train[2][None], fresh[0]]),  # r, then R fresh draws
+        'heldout': torch.cat([heldout[2][None], fresh[1, 1:]]),  # its own r, then R - 1 draws
+        'init': fresh[2],
+    }
+    sides = {'train': train, 'heldout': heldout, 'init': init}
+    fit = {k: fit_heads(z, y, labels[k], K, num_classes, layout) for k, (z, y, _) in sides.items()}
+    a_train, fresh_train = fit['train'].accuracy[0].item(), fit['train'].accuracy[1:]
+    m = mean_difference(fresh_train, fit['heldout'].accuracy)
+    sd = fresh_train.std().item()  # one fit's spread over label draws
+    specific = a_train - fresh_train.mean().item()
+    specific_se = sd * math.sqrt(1 + 1 / draws)
+    single_se = math.sqrt(sd**2 + fit['heldout'].accuracy.var().item() / draws)
     return {
         'a_train': a_train,
-        'a_heldout': fit_heldout.accuracy.mean().item(),
-        'a_init': fit_init.accuracy[0].item(),
         'a_fresh': fresh_train.mean().item(),
-        'memorization': m,
-        'memorization_ci': ci,
-        'memorization_se': se,
-        'sd_fit': fresh_train.std().item(),  # one fit's spread over label draws
-        'steps': max(f.steps for f in fits),
-        'converged': all(f.converged for f in fits),
-        'final_fit': fit_train.loss,  # mean cross-entropy of the training fits at the end
+        'a_heldout': fit['heldout'].accuracy.mean().item(),
+        'a_init': fit['init'].accuracy.mean().item(),
+        'memorization': m['diff'],
+        'memorization_se': m['se'],
+        'memorization_ci': m['ci'],
+        'specific': specific,
+        'specific_se': specific_se,
+        'specific_ci': interval(specific, specific_se, draws - 1),
+        'single_draw': {'m': a_train - fit['heldout'].accuracy.mean().item(), 'se': single_se},
+        'sd_fit': sd,
+        'draws': draws,
+        'steps': max(f.steps for f in fit.values()),
+        'converged': all(f.converged for f in fit.values()),
+        'final_fit': fit['train'].loss,  # mean cross-entropy of the training fits at the end
     }
 
 
-def interval_words(lo, hi):
-    """Where a 95% interval of m lies against 0, in the words every table uses."""
-    return 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'holds 0'
+@torch.no_grad()
+def tap_features(model, images, mean, std, device):
+    """{tap: (N, D) fp32 features} of uint8 images, normalized as in training, in eval mode."""
+    model.eval()
+    batches = [model.features(x) for (x,) in GpuLoader(images, (), mean, std, 1024, device)]
+    return {tap: torch.cat([b[tap].float() for b in batches]) for tap in model.taps}
 
 
-def feldman_zhang(correct, member):
-    """Leave-out memorization from models in complementary pairs (2k, 2k+1).
+def measure(model, init_model, data, K, layout, seed, device, features=tap_features):
+    """Every tap's controls for a trained model.Net: probe.json's dict without its commit.
 
-    correct, member: (M, N) bool: model j classifies sample i correctly / trained on it. In a
-    complementary pair every sample is in exactly one model, so each pair gives an unbiased
-    estimate of mem(i) for every i. Returns (P, N): the P pairs' estimates.
+    n training samples against n held-out ones (training images the run never saw, else the
+    test split), the same seeded n every time; also the online head's accuracy on them, where a
+    tap has one. features(model, images, mean, std, device) -> {tap: (N, D)}: the taps.
     """
-    assert len(correct) % 2 == 0, 'the leave-out models come in complementary pairs'
-    c, m = correct.float(), member.bool()
-    assert bool((m[0::2] ^ m[1::2]).all()), 'models 2k and 2k+1 must split the samples'
-    in_first = m[0::2]  # (P, N): sample i is in the pair's first model
-    return torch.where(in_first, c[0::2] - c[1::2], c[1::2] - c[0::2])
+    split = 'heldout' if len(data.heldout_y) else 'test'
+    sets = {'train': [data.train_x, data.train_y, data.train_r]}
+    sets['heldout'] = [getattr(data, f'{split}_{k}') for k in 'xyr']
+    n = min(len(data.train_y), len(sets['heldout'][1]))
+    g = torch.Generator().manual_seed(seed)
+    for side, (x, y, r) in sets.items():  # the same seeded n samples of each side every time
+        keep = torch.randperm(len(y), generator=g)[:n].sort().values
+        sets[side] = [x[keep], y[keep].to(device), r[keep].to(device)]
+    z = {side: features(model, s[0], data.mean, data.std, device) for side, s in sets.items()}
+    z_init = features(init_model, sets['train'][0], data.mean, data.std, device)
+    (_, y, r), (_, y_held, r_held) = sets['train'], sets['heldout']
+    per_head = n / (data.num_classes if layout == 'per-class' else 1)
+    taps = {}
+    for tap, z_train in z['train'].items():
+        sides = (z_train, y, r), (z['heldout'][tap], y_held, r_held), (z_init[tap], y, r)
+        D = z_train.shape[1]
+        taps[tap] = {'dim': D, 'samples_per_head': per_head, 'cover': 2 * D * (K - 1)}
+        taps[tap] |= controls(*sides, K, data.num_classes, layout, seed=seed + 1)
+        taps[tap]['online'] = None
+        if tap in model.rand_heads:
+            with torch.no_grad():
+                guess = model.rand_heads[tap](z_train, y).argmax(1)
+            taps[tap]['online'] = (guess == r).float().mean().item()
+    source = 'training images not trained on' if split == 'heldout' else 'test split'
+    return {'status': 'done', 'n': n, 'draws': DRAWS, 'heldout': source, 'taps': taps}
 
 
-def mean_and_error(per_pair, mask=None):
-    """Mean over samples (those in mask) and its standard error over the P pairs."""
-    values = per_pair if mask is None else per_pair[:, mask]
-    if values.shape[1] == 0:
-        return None, None
-    pair_means = values.float().mean(1)  # (P,)
-    error = pair_means.std().item() / math.sqrt(len(pair_means)) if len(pair_means) > 1 else None
-    return pair_means.mean().item(), error
+# --- intervals ------------------------------------------------------------------------------
 
 
-def spearman(x, y):
-    """Spearman's rank correlation (average ranks for ties); None below 3 points."""
-    if len(x) < 3:
-        return None
+def t_quantile(df):
+    """The 97.5% quantile of Student's t with df degrees of freedom (df >= 1, may be fractional)."""
+    if df <= 30:
+        lo = max(1, math.floor(df))  # a fractional df (Welch) interpolates the table
+        hi = min(30, lo + 1)
+        return T_TABLE[lo - 1] + (df - lo) * (T_TABLE[hi - 1] - T_TABLE[lo - 1])
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
-    def ranks(v):
-        v = torch.tensor(v, dtype=torch.float64)
-        rank = torch.empty_like(v)
-        rank[v.argsort()] = torch.arange(len(v), dtype=torch.float64)
-        for value in v.unique():  # ties share their average rank
-            rank[v == value] = rank[v == value].mean()
-        return rank
 
-    rx, ry = ranks(x), ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = (rx.norm() * ry.norm()).item()
-    return (rx @ ry).item() / denominator if denominator > 0 else None
+def interval(value, se, df):
+    """value ± t(df)·se: a 95% interval."""
+    half = t_quantile(max(df, 1)) * se
+    return [value - half, value + half]
+
+
+def mean_difference(a, b):
+    """mean(a) - mean(b) of two independent samples, its standard error and Welch interval."""
+    va, vb = a.var().item() / len(a), b.var().item() / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1) + 1e-30)
+    diff = a.mean().item() - b.mean().item()
+    return {'diff': diff, 'se': se, 'ci': interval(diff, se, df)}
+
+
+def across_networks(values, errors):
+    """One estimate over M networks: the mean, with a 95% t interval from the networks' spread
+    (M - 1 degrees of freedom), which holds whatever makes networks differ; for M = 1 the
+    network's own error (`errors`, within-network) with a normal interval. Also both spreads."""
+    M = len(values)
+    mean = statistics.fmean(values)
+    within = math.sqrt(statistics.fmean(e**2 for e in errors))  # a network's own error
+    between = statistics.stdev(values) if M > 1 else None
+    se = between / math.sqrt(M) if M > 1 else within
+    ci = interval(mean, se, M - 1 if M > 1 else math.inf)
+    return {'mean': mean, 'ci': ci, 'se': se, 'n': M, 'between_sd': between, 'within_se': within}
+
+
+def detectable(se, df=math.inf):
+    """The smallest true effect an estimate with this error detects at 5% with 80% power."""
+    return (t_quantile(max(df, 1)) + POWER_Z) * se
+
+
+def interval_words(lo, hi):
+    """Where a 95% interval lies against 0, in the words every table uses."""
+    return 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'holds 0'

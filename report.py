@@ -1,16 +1,17 @@
-"""Turn a folder of runs into the papers' tables and figures: python report.py results/quick
+"""Turn a study folder into the papers' tables and figures: python report.py results/quick
 
-Reads DIR/<run>/seed<N>/results.json and probe.json (train.py, probe.py) and writes DIR/report.md
-with PNG figures beside it, for the papers' four studies plus the positive control:
+Reads DIR/<run>/seed<N>/results.json and probe.json (train.py) and writes DIR/report.md with PNG
+figures beside it, for the papers' four studies and the positive control:
   1. memorization during training (Becker & Risse 2024);
   2. regularizers against memorization (Becker & Risse 2024);
   3. where memorization lives: every tap (Becker et al. 2026);
-  4. unlearning: online head, fresh probe and test accuracy against λ (both papers);
-  5. the positive control (ours): a network made to memorize r, which the probe must read.
-Every random-label number stands beside its controls (held-out samples, the untrained network)
-and the memorization estimate m = a_train - a_heldout with its 95% interval (metrics.py); each
-section ends with a sentence computed from the numbers. With several seeds: mean ± std (n).
-The last epoch is reported, never the best.
+  4. unlearning: the online head, the fresh heads and test accuracy against λ (both papers);
+  5. the positive control (ours): a network made to memorize r.
+Every random-label number stands beside its controls (metrics.py): a_fresh, a_heldout, a_init, the
+memorization estimate m = a_fresh - a_heldout and a_train - a_fresh. Over several seeds (each seed
+also draws its own random labels and training subset) an estimate's 95% interval comes from the
+networks' spread (metrics.across_networks). Every sentence is computed from those intervals. The
+last epoch is reported, never the best.
 """
 
 import glob
@@ -24,8 +25,8 @@ import matplotlib
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from metrics import interval_words, wilson_interval  # noqa: E402
-from train import Parser  # noqa: E402
+from metrics import across_networks, detectable, interval_words, wilson_interval  # noqa: E402
+from train import Parser, build_parser  # noqa: E402
 
 REGULARIZERS = ['none', 'wd', 'dropout', 'augment', 'smoothing', 'all']
 NAMES = {
@@ -37,18 +38,24 @@ NAMES = {
     'all': 'all together',
     'memorize': 'positive control',
 }
-# what a study varies between its runs: every other option must agree
+# what a study varies between its runs and seeds: every other option must agree
 STUDIED = {'weight_decay', 'augment', 'dropout', 'label_smoothing', 'unlearn', 'lam', 'memorize'}
-STUDIED |= {'seed', 'out', 'device', 'compile', 'data_dir'}
+STUDIED |= {'seed', 'label_seed', 'out', 'device', 'compile', 'data_dir', 'probe'}
 TAP = 'penultimate'
+# the papers' number and its controls: the columns of every table (control_cells)
+CONTROLS = ['online head (paper)', 'a_train', 'a_fresh', 'a_heldout', 'a_init', 'm [95%]']
+CONTROLS += ['a_train − a_fresh [95%]']
 
 
 class ReportError(Exception):
     """A folder report.py cannot read: one line on stderr, exit code 2."""
 
 
+# --- reading a study ----------------------------------------------------------------------------
+
+
 def load_runs(folder, seeds=None):
-    """{run name: [results of each seed, with 'probe' added where probed]}."""
+    """{run name: [results.json of each seed, with its probe.json under 'probe']}, checked."""
     if not os.path.isdir(folder):
         raise ReportError(f'{folder} is not a folder; give a study folder such as results/quick')
     if os.path.exists(os.path.join(folder, 'results.json')):
@@ -63,9 +70,11 @@ def load_runs(folder, seeds=None):
         if os.path.exists(probe_path):
             with open(probe_path) as f:
                 result['probe'] = json.load(f)
+        result['dir'] = os.path.dirname(path)
         runs.setdefault(path.split(os.sep)[-3], []).append(result)
     if not runs:
         raise ReportError(f'{folder} holds no finished runs (<run>/seed<N>/results.json)')
+    check_complete(runs)
     check_one_study(runs)
     if 'none' not in runs:
         raise ReportError(f'{folder} has no run "none" (the unregularized baseline)')
@@ -74,16 +83,30 @@ def load_runs(folder, seeds=None):
     return runs
 
 
+def check_complete(runs):
+    """Refuse runs written by an older train.py (an option missing from their config: it is not
+    filled in with today's default) and finished runs without their controls."""
+    options = vars(build_parser().parse_args([]))
+    for seeds in runs.values():
+        for r in seeds:
+            missing = sorted(options.keys() - r['config'].keys())
+            if missing:
+                flag = '--' + missing[0].replace('_', '-')
+                raise ReportError(f'{r["dir"]} was written without {flag}: rerun it')
+            if r['status'] == 'done' and r.get('probe', {}).get('status') != 'done':
+                raise ReportError(f'{r["dir"]} has no probe.json: rerun its train.py command')
+
+
 def check_one_study(runs):
-    """Refuse runs that differ in anything but the studied options and the seed."""
+    """Refuse runs that differ in anything but the studied options and the seeds."""
     configs = [(name, r['config']) for name, seeds in runs.items() for r in seeds]
     name0, first = configs[0]
     for name, config in configs[1:]:
-        for key in sorted(set(first) | set(config)):
-            if key not in STUDIED and first.get(key) != config.get(key):
+        for key in sorted(first.keys() - STUDIED):
+            if first[key] != config[key]:
                 raise ReportError(
                     f'runs {name0} and {name} differ in --{key.replace("_", "-")} '
-                    f'({first.get(key)} vs {config.get(key)}): one study per folder'
+                    f'({first[key]} vs {config[key]}): one study per folder'
                 )
 
 
@@ -93,40 +116,46 @@ def done(seeds):
 
 def collapsed(result):
     """Class accuracy at chance: the run finished but learned nothing (e.g. too large a λ)."""
-    classes = result['data']['num_classes']
-    return result['status'] == 'done' and result['final']['test_acc'] < 1.5 / classes
+    return result['status'] == 'done' and result['final']['test_acc'] < 1.5 / n_classes(result)
+
+
+def n_classes(result):
+    return result['data']['num_classes']
 
 
 def status(seeds):
     bad = [r for r in seeds if r['status'] != 'done']
     if bad:
-        epoch = bad[0]['diverged']['epoch']
-        return f'**diverged** in epoch {epoch} ({len(bad)}/{len(seeds)} seeds)'
-    if any(collapsed(r) for r in seeds):
-        return '**collapsed** (class accuracy at chance)'
-    return 'done'
+        return (
+            f'**diverged** in epoch {bad[0]["diverged"]["epoch"]} ({len(bad)}/{len(seeds)} seeds)'
+        )
+    return '**collapsed** (class accuracy at chance)' if any(map(collapsed, seeds)) else 'done'
 
 
-def probe_tap(result, tap=TAP):
-    return result.get('probe', {}).get('taps', {}).get(tap)
+# --- numbers ------------------------------------------------------------------------------------
 
 
-def get(seeds, field, tap=TAP):
-    """field over the finished seeds: 'final:<key>' from results, '<key>' from the probe."""
+def values(seeds, field, tap=TAP):
+    """field over the finished seeds: 'final:<key>' from results.json, else a probe.json key."""
     out = []
     for r in done(seeds):
         if field.startswith('final:'):
             value = r['final'][field[6:]]
-            value = value.get(tap) if isinstance(value, dict) else value
+            out.append(value.get(tap) if isinstance(value, dict) else value)
         else:
-            value = (probe_tap(r, tap) or {}).get(field)
-        if value is not None:
-            out.append(value)
+            out.append(r['probe']['taps'][tap][field])
     return out
 
 
-def mean(xs):
-    return statistics.mean(xs) if xs else float('nan')
+def estimate(seeds, key, tap=TAP):
+    """m ('memorization'), 'specific' or 'capacity' (a_train - a_init) over the finished seeds,
+    with metrics.across_networks's interval."""
+    rows = [r['probe']['taps'][tap] for r in done(seeds)]
+    if key == 'capacity':  # one fit against a mean of R: about the error of `specific`
+        return across_networks(
+            [t['a_train'] - t['a_init'] for t in rows], [t['specific_se'] for t in rows]
+        )
+    return across_networks([t[key] for t in rows], [t[f'{key}_se'] for t in rows])
 
 
 def pct(xs):
@@ -137,50 +166,80 @@ def pct(xs):
     return text if len(xs) == 1 else f'{text} ± {100 * statistics.stdev(xs):.1f} (n={len(xs)})'
 
 
-def memorization(seeds, tap=TAP):
-    """m over the seeds with a 95% interval combining the seeds' errors; None if unprobed."""
-    rows = [t for t in (probe_tap(r, tap) for r in done(seeds)) if t]
-    if not rows:
-        return None
-    m = statistics.mean(t['memorization'] for t in rows)
-    se = (sum(t['memorization_se'] ** 2 for t in rows) ** 0.5) / len(rows)
-    half = rows[0]['memorization_ci'][1] - rows[0]['memorization'] if len(rows) == 1 else 1.96 * se
-    return {'m': m, 'ci': [m - half, m + half], 'n': len(rows)}
+def points(e):
+    """An estimate as '+0.3 [-0.8, +1.2]', in points."""
+    lo, hi = e['ci']
+    return f'{100 * e["mean"]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
 
 
-def m_text(mem):
-    if mem is None:
-        return '—'
-    lo, hi = mem['ci']
-    return f'{100 * mem["m"]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
+def bounds(e):
+    return f'[{100 * e["ci"][0]:+.1f}, {100 * e["ci"][1]:+.1f}] points'
 
 
-def words(mem):
-    return 'not probed' if mem is None else interval_words(*mem['ci'])
+def words(e):
+    return interval_words(*e['ci'])
 
 
-def verb(mem):
-    """words() inside a sentence: 'm is above 0', 'm holds 0'."""
-    return {'above 0': 'is above 0', 'below 0': 'is below 0', 'holds 0': 'holds 0'}.get(
-        words(mem), 'was not probed'
-    )
+def networks(e):
+    """How an interval was made, in words."""
+    if e['n'] == 1:
+        return '1 network: label-draw error only; SEEDS="0 1 2" gives an interval over networks'
+    return f'{e["n"]} networks, t interval from their spread'
 
 
-def controls_cells(seeds, tap=TAP):
-    """online | a_train | a_heldout | a_init | m [95%]: the paper's number and its controls."""
-    online = get(seeds, 'final:rand_acc', tap)
-    cells = [pct(online)] + [pct(get(seeds, k, tap)) for k in ('a_train', 'a_heldout', 'a_init')]
-    return ' | '.join(cells + [m_text(memorization(seeds, tap))])
+def smallest(e):
+    """The m an estimate could have detected (5%, 80% power), in points."""
+    return 100 * detectable(e['se'], e['n'] - 1 if e['n'] > 1 else float('inf'))
 
 
-CONTROL_HEADER = 'online head (paper) | a_train | a_heldout | a_init | m [95%]'
+def control_cells(seeds, tap=TAP):
+    """The papers' number and its controls: the cells under CONTROLS."""
+    cells = [pct(values(seeds, 'final:rand_acc', tap))]
+    cells += [pct(values(seeds, k, tap)) for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init')]
+    return cells + [points(estimate(seeds, k, tap)) for k in ('memorization', 'specific')]
+
+
+def capacity_sentence(seeds, tap=TAP):
+    """a_train against a_init, in words computed from the interval."""
+    cap = estimate(seeds, 'capacity', tap)
+    if words(cap) == 'holds 0':
+        return (
+            f'a_train − a_init lies within {bounds(cap)}: the head reads as much from the '
+            'untrained network, so what it reads is its capacity on these features'
+        )
+    more = 'more' if words(cap) == 'above 0' else 'fewer'
+    return f'a_train − a_init lies within {bounds(cap)}: trained features hold {more} random labels'
+
+
+def m_sentence(seeds, tap=TAP):
+    m = estimate(seeds, 'memorization', tap)
+    text = f'm lies within {bounds(m)} ({networks(m)})'
+    if words(m) == 'holds 0':
+        text += f'; an m of {smallest(m):.1f} points would have been detected with 80% power'
+    return text
+
+
+# --- figures and sections -----------------------------------------------------------------------
+
+
+def prose(text):
+    """A paragraph written across several source lines, as one line of Markdown."""
+    return ' '.join(text.split())
+
+
+def table(header, rows):
+    """A Markdown table: a header row, its delimiter row, and one row per list of cells, each on
+    its own line with no blank line between them (a blank line would end the table)."""
+    lines = [header, ['---'] * len(header), *rows]
+    return '\n'.join('| ' + ' | '.join(str(c) for c in cells) + ' |' for cells in lines)
 
 
 def save(fig, folder, name):
+    """Write a figure atomically; returns its Markdown."""
     path = os.path.join(folder, name)
     fig.tight_layout()
     fig.savefig(path + '.tmp.png', dpi=120)
-    os.replace(path + '.tmp.png', path)  # atomic: a half-written figure is never left in place
+    os.replace(path + '.tmp.png', path)
     plt.close(fig)
     return f'![{name}]({name})'
 
@@ -191,154 +250,114 @@ def chance_band(ax, K, n, label):
     ax.axhline(100 / K, color='gray', lw=0.8)
 
 
+def errorbar(ax, x, e, **kw):
+    """An estimate with its interval, in points."""
+    lo, hi = e['ci']
+    yerr = [[100 * (e['mean'] - lo)], [100 * (hi - e['mean'])]]
+    ax.errorbar(x, 100 * e['mean'], yerr=yerr, fmt='o', capsize=3, **kw)
+
+
 def training_section(runs, folder):
     seeds = runs['none']
     first = done(seeds)[0]
-    history, K = first['history'], first['config']['random_labels']
+    history, K, seed = first['history'], first['config']['random_labels'], first['config']['seed']
     epochs = [h['epoch'] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(epochs, [100 * h['train_acc'] for h in history], '.-', label='train (online)')
     left.plot(epochs, [100 * h['test_acc'] for h in history], '.-', label='test')
-    seed = first['config']['seed']  # the curves are one seed's; the tables average the seeds
     left.set(xlabel='epoch', ylabel='class accuracy (%)', title=f'class labels (seed {seed})')
     for tap in history[0]['rand_acc']:
-        right.plot(
-            epochs, [100 * h['rand_acc'][tap] for h in history], '.-', label=f'online head, {tap}'
-        )
+        curve = [100 * h['rand_acc'][tap] for h in history]
+        right.plot(epochs, curve, '.-', label=f'online head, {tap}')
     test = [100 * h['rand_acc_test'][TAP] for h in history]
     right.plot(epochs, test, 'k--', lw=1, label=f'online head on test, {TAP} (chance check)')
     chance_band(right, K, first['data']['n_test'], 'chance, 95% band for the test set')
-    probe = probe_tap(first)
-    if probe:  # the controls at the end of training, as markers at the last epoch
-        for key, marker in (('a_train', 'o'), ('a_heldout', 's'), ('a_init', 'x')):
-            right.plot(epochs[-1], 100 * probe[key], marker, ms=8, label=f'fresh head: {key}')
-    right.set(
-        xlabel='epoch',
-        ylabel='random-label accuracy (%)',
-        title=f'random labels, K = {K} (seed {seed})',
-    )
+    probe = first['probe']['taps'][TAP]
+    for key, marker in (('a_train', 'o'), ('a_fresh', 'D'), ('a_heldout', 's'), ('a_init', 'x')):
+        right.plot(epochs[-1], 100 * probe[key], marker, ms=8, label=f'fresh heads: {key}')
+    title = f'random labels, K = {K} (seed {seed})'
+    right.set(xlabel='epoch', ylabel='random-label accuracy (%)', title=title)
     for ax in (left, right):
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)
     right.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
     figure = save(fig, folder, 'training.png')
-    rows = [f'| tap | {CONTROL_HEADER} | interval |', '|---|---|---|---|---|---|---|']
-    for tap in first['final']['rand_acc']:
-        rows.append(f'| {tap} | {controls_cells(seeds, tap)} | {words(memorization(seeds, tap))} |')
-    mem = memorization(seeds)
-    start = 100 * mean([r['history'][0]['rand_acc'][TAP] for r in done(seeds)])
-    end = 100 * mean(get(seeds, 'final:rand_acc'))
-    gap = 100 * mean(get(seeds, 'a_train')) - end
+    rows = [[tap, *control_cells(seeds, tap)] for tap in first['final']['rand_acc']]
+    start = 100 * statistics.mean(r['history'][0]['rand_acc'][TAP] for r in done(seeds))
+    end = 100 * statistics.mean(values(seeds, 'final:rand_acc'))
+    a_train = 100 * statistics.mean(values(seeds, 'a_train'))
     sentence = (
         f'The online head goes from {start:.1f}% after the first epoch to {end:.1f}% on the '
-        f'training set, {gap:.1f} points below a fresh head fitted to convergence on the same '
-        f'samples ({pct(get(seeds, "a_train"))}%), which reads {pct(get(seeds, "a_heldout"))}% '
-        f'from held-out ones: m {verb(mem)}'
+        f'training set; a fresh head fitted to convergence on the same samples reads '
+        f'{a_train:.1f}% (a_train). {capacity_sentence(seeds)}. {m_sentence(seeds)}.'
     )
-    if words(mem) == 'holds 0':
-        sentence += ': the rise is the head fitting, not the network memorizing.'
-    elif words(mem) == 'below 0':
-        sentence += (
-            f' ({m_text(mem)} points), which no memorization explains; about 1 interval in 20 '
-            'misses by chance, so compare seeds (SEEDS="0 1 2").'
-        )
-    else:
-        sentence += f' ({m_text(mem)} points).'
-    return [figure, '\n'.join(rows), f'**What it shows.** {sentence}']
+    return [figure, table(['tap', *CONTROLS], rows), f'**What it shows.** {sentence}']
 
 
 def regularizer_section(runs, folder):
     present = [r for r in REGULARIZERS if r in runs]
-    header = f'| regularizer | test acc | gap | {CONTROL_HEADER} | status |'
-    rows = [header, '|---|---|---|---|---|---|---|---|---|']
+    rows = []
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     for i, name in enumerate(present):
-        seeds = runs[name]
-        test = get(seeds, 'final:test_acc')
-        rows.append(
-            f'| {NAMES[name]} | {pct(test)} | {pct(get(seeds, "final:gen_gap"))} '
-            f'| {controls_cells(seeds)} | {status(seeds)} |'
-        )
-        mem = memorization(seeds)
-        online = mean(get(seeds, 'final:rand_acc'))
-        n = done(seeds)[0]['data']['n_train'] if done(seeds) else 0
-        lo, hi = wilson_interval(online, n) if online == online else (online, online)
-        right.errorbar(
-            i,
-            100 * online,
-            yerr=[[100 * (online - lo)], [100 * (hi - online)]],
-            fmt='o',
-            capsize=3,
-            label=NAMES[name],
-        )
-        if mem:
-            err = [[100 * (mem['m'] - mem['ci'][0])], [100 * (mem['ci'][1] - mem['m'])]]
-            left.errorbar(
-                100 * mean(test), 100 * mem['m'], yerr=err, fmt='o', capsize=3, label=NAMES[name]
-            )
+        seeds, label = runs[name], NAMES[name]
+        test = statistics.mean(values(seeds, 'final:test_acc'))
+        gaps = values(seeds, 'final:gen_gap')
+        rows.append([label, pct(values(seeds, 'final:test_acc')), pct(gaps), *control_cells(seeds)])
+        rows[-1].append(status(seeds))
+        online = statistics.mean(values(seeds, 'final:rand_acc'))
+        lo, hi = wilson_interval(online, done(seeds)[0]['data']['n_train'])
+        yerr = [[100 * (online - lo)], [100 * (hi - online)]]
+        right.errorbar(i, 100 * online, yerr=yerr, fmt='o', capsize=3, label=label)
+        errorbar(left, 100 * test, estimate(seeds, 'memorization'), label=label)
     left.axhline(0, color='black', lw=0.8)
-    left.set(
-        xlabel='class test accuracy (%)',
-        ylabel='m = a_train − a_heldout (points, 95%)',
-        title='memorization estimate vs. generalization',
-    )
+    left.set(xlabel='class test accuracy (%)', ylabel='m = a_fresh − a_heldout (points)')
+    left.set_title('memorization estimate vs. generalization')
     right.set_xticks(range(len(present)), [NAMES[p] for p in present], rotation=30, ha='right')
     right.set(ylabel='online head, train (%, 95% Wilson)', title="the papers' number")
     for ax in (left, right):
         ax.grid(alpha=0.3)
     left.legend(fontsize=7)
     figure = save(fig, folder, 'regularizers.png')
-    zero = [p for p in present if words(memorization(runs[p])) == 'holds 0']
-    onlines = [mean(get(runs[p], 'final:rand_acc')) for p in present]
-    sentence = (
-        f'm holds 0 for {len(zero)} of {len(present)} regularizer settings; the online numbers '
-        f'span {100 * min(onlines):.1f}–{100 * max(onlines):.1f}%'
-    )
+    ms = [estimate(runs[p], 'memorization') for p in present]
+    onlines = [statistics.mean(values(runs[p], 'final:rand_acc')) for p in present]
     n = done(runs['none'])[0]['data']['n_train']
-    width = 100 * (wilson_interval(0.5, n)[1] - 0.5)
-    sentence += f', against ±{width:.1f} points of binomial noise on {n} samples alone.'
-    return ['\n'.join(rows), figure, f'**What it shows.** {sentence}']
+    noise = 100 * (wilson_interval(0.5, n)[1] - 0.5)
+    lo, hi = min(m['ci'][0] for m in ms), max(m['ci'][1] for m in ms)
+    held = sum(words(m) == 'holds 0' for m in ms)
+    sentence = (
+        f'The online numbers span {100 * min(onlines):.1f}–{100 * max(onlines):.1f}%, against '
+        f'±{noise:.1f} points of binomial noise on {n} samples alone. m holds 0 for {held} of '
+        f'{len(present)} settings; every m lies within [{100 * lo:+.1f}, {100 * hi:+.1f}] points.'
+    )
+    header = ['regularizer', 'test acc', 'gap', *CONTROLS, 'status']
+    return [table(header, rows), figure, f'**What it shows.** {sentence}']
 
 
 def depth_section(runs, folder):
-    present = [r for r in ('none', 'all', 'memorize') if r in runs]
+    present = [r for r in ('none', 'all', 'memorize') if r in runs and done(runs[r])]
     first = done(runs['none'])[0]
-    taps = list(first['final']['rand_acc'])
-    capacity = first['final']['head_capacity']
-    rows = [
-        f'| tap | D | samples per head | run | {CONTROL_HEADER} |',
-        '|---|---|---|---|' + '---|' * 5,
-    ]
+    taps, capacity = list(first['final']['rand_acc']), first['final']['head_capacity']
+    rows = []
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     for j, run in enumerate(present):
-        seeds = runs[run]
-        for tap in taps:
+        for i, tap in enumerate(taps):
             cap = capacity[tap]
-            rows.append(
-                f'| {tap} | {cap["dim"]} | {cap["samples_per_head"]:.0f} | {NAMES[run]} '
-                f'| {controls_cells(seeds, tap)} |'
+            rows.append([tap, cap['dim'], f'{cap["samples_per_head"]:.0f}', NAMES[run]])
+            rows[-1] += control_cells(runs[run], tap)
+            m = estimate(runs[run], 'memorization', tap)
+            errorbar(
+                right, i + 0.12 * (j - 1), m, color=f'C{j}', label=NAMES[run] if i == 0 else None
             )
-        mems = [memorization(seeds, tap) for tap in taps]
-        x = [i + 0.12 * (j - 1) for i in range(len(taps))]  # side by side, never on top
-        ms = [100 * m['m'] if m else float('nan') for m in mems]
-        err = [
-            [100 * (m['m'] - m['ci'][0]) if m else 0 for m in mems],
-            [100 * (m['ci'][1] - m['m']) if m else 0 for m in mems],
-        ]
-        right.errorbar(x, ms, yerr=err, fmt='o-', capsize=3, label=NAMES[run])
-    for key, style in (('a_train', 'o-'), ('a_heldout', 's--'), ('a_init', 'x:')):
-        left.plot(
-            range(len(taps)),
-            [100 * mean(get(runs['none'], key, t)) for t in taps],
-            style,
-            label=f'{key} (none)',
-        )
-    online = [100 * mean(get(runs['none'], 'final:rand_acc', t)) for t in taps]
+    styles = {'a_train': 'o-', 'a_fresh': 'D-', 'a_heldout': 's--', 'a_init': 'x:'}
+    for key, style in styles.items():
+        curve = [100 * statistics.mean(values(runs['none'], key, t)) for t in taps]
+        left.plot(range(len(taps)), curve, style, label=f'{key} (none)')
+    online = [100 * statistics.mean(values(runs['none'], 'final:rand_acc', t)) for t in taps]
     left.plot(range(len(taps)), online, '^-.', label='online head (none)')
     left.axhline(50, color='gray', lw=0.8)
     left.set(ylabel='random-label accuracy (%)', title='the unregularized run and its controls')
     right.axhline(0, color='black', lw=0.8)
-    right.set(ylabel='m = a_train − a_heldout (points, 95%)', title='memorization estimate by tap')
+    right.set(ylabel='m = a_fresh − a_heldout (points, 95%)', title='memorization estimate by tap')
     for ax in (left, right):
         ax.set_xticks(range(len(taps)), taps)
         ax.set_xlabel('tap (input side → output side)')
@@ -347,51 +366,53 @@ def depth_section(runs, folder):
     figure = save(fig, folder, 'depth.png')
     parts = []
     for run in present:
-        lit = [t for t in taps if words(memorization(runs[run], t)) == 'above 0']
-        parts.append(f'{NAMES[run]}: {", ".join(lit) if lit else "no tap"}')
-    sentence = 'm is above 0 at — ' + '; '.join(parts) + '.'
-    return ['\n'.join(rows), figure, f'**What it shows.** {sentence}']
+        lit = [t for t in taps if words(estimate(runs[run], 'memorization', t)) == 'above 0']
+        parts.append(f'{NAMES[run]}: m above 0 at {", ".join(lit) or "no tap"}')
+    fresh = ' → '.join(
+        f'{100 * statistics.mean(values(runs["none"], "a_fresh", t)):.1f}' for t in taps
+    )
+    dims = ', '.join(f'{t} {capacity[t]["dim"]}' for t in taps)
+    sentence = (
+        f'{"; ".join(parts)}. For `none`, a_fresh goes {fresh}% with depth as the taps widen (D: '
+        f'{dims}): what grows with depth here is how many labels a head of that width fits.'
+    )
+    header = ['tap', 'D', 'samples per head', 'run', *CONTROLS]
+    return [table(header, rows), figure, f'**What it shows.** {sentence}']
 
 
 def unlearning_section(runs, folder, mechanism):
     """λ sweep of one mechanism; λ = 0 is the unregularized run `none`."""
-    swept = [(float(n.split('-', 1)[1]), n) for n in runs if n.startswith(mechanism + '-')]
-    sweep = [(0.0, 'none')] + sorted(swept)
-    rows = [f'| λ | test acc | {CONTROL_HEADER} | status |', '|---|---|---|---|---|---|---|---|']
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    curves = {k: [] for k in ('online head', 'a_train', 'a_heldout', 'a_init', 'test')}
+    swept = sorted((float(n.split('-', 1)[1]), n) for n in runs if n.startswith(mechanism + '-'))
+    sweep = [(0.0, 'none')] + swept
+    rows = []
+    curves = {k: [] for k in ('online head', 'a_train', 'a_fresh', 'a_heldout', 'test')}
+    fields = {'online head': 'final:rand_acc', 'test': 'final:test_acc'}
     for lam, name in sweep:
         seeds = runs[name]
-        rows.append(
-            f'| {lam:g} | {pct(get(seeds, "final:test_acc"))} | {controls_cells(seeds)} '
-            f'| {status(seeds)} |'
-        )
-        curves['online head'].append(mean(get(seeds, 'final:rand_acc')))
-        for key in ('a_train', 'a_heldout', 'a_init'):
-            curves[key].append(mean(get(seeds, key)))
-        curves['test'].append(mean(get(seeds, 'final:test_acc')))
+        cells = control_cells(seeds) if done(seeds) else ['—'] * len(CONTROLS)
+        rows.append([f'{lam:g}', pct(values(seeds, 'final:test_acc')), *cells, status(seeds)])
+        for key, curve in curves.items():
+            got = values(seeds, fields.get(key, key))
+            curve.append(100 * statistics.mean(got) if got else float('nan'))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     x = range(len(sweep))
-    for key, style in zip(
-        ('online head', 'a_train', 'a_heldout', 'a_init'), ('^-', 'o-', 's--', 'x:'), strict=True
+    for key, style in (
+        ('online head', '^-'),
+        ('a_train', 'o-'),
+        ('a_fresh', 'D-'),
+        ('a_heldout', 's--'),
     ):
-        left.plot(x, [100 * v for v in curves[key]], style, label=key)
+        left.plot(x, curves[key], style, label=key)
     left.axhline(50, color='gray', lw=0.8, label='chance')
-    right.plot(x, [100 * v for v in curves['test']], 'o-', color='C4', label='class test accuracy')
-    classes = done(runs['none'])[0]['data']['num_classes']
+    right.plot(x, curves['test'], 'o-', color='C4', label='class test accuracy')
+    classes = n_classes(done(runs['none'])[0])
     right.axhline(100 / classes, color='gray', lw=0.8, label='chance')
     for i, (_, name) in enumerate(sweep):
-        bad = status(runs[name])
-        if bad != 'done':
+        if status(runs[name]) != 'done':  # diverged or collapsed: marked, not dropped
             for ax in (left, right):
                 ax.axvline(i, color='red', alpha=0.2, lw=8)
-            right.annotate(
-                bad.strip('*').split(' (')[0],
-                (i, 100 / classes),
-                rotation=90,
-                fontsize=7,
-                va='bottom',
-                ha='center',
-            )
+            word = status(runs[name]).strip('*').split(' ')[0]
+            right.annotate(word, (i, 100 / classes), rotation=90, fontsize=7, ha='center')
     title = 'gradient reversal' if mechanism == 'grl' else 'the output regularizer'
     left.set(ylabel='random-label accuracy, train (%)', title=f'random labels: {title}')
     right.set(ylabel='class test accuracy (%)', title='class labels')
@@ -401,48 +422,46 @@ def unlearning_section(runs, folder, mechanism):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     figure = save(fig, folder, f'unlearning-{mechanism}.png')
-    return ['\n'.join(rows), figure, f'**What it shows.** {unlearning_sentence(runs, sweep)}']
+    header = ['λ', 'test acc', *CONTROLS, 'status']
+    return [table(header, rows), figure, f'**What it shows.** {unlearning_sentence(runs, sweep)}']
 
 
 def unlearning_sentence(runs, sweep):
     usable = [(lam, n) for lam, n in sweep[1:] if status(runs[n]) == 'done']
     if not usable:
         return 'every λ > 0 diverged or collapsed.'
-    lam, name = min(usable, key=lambda s: mean(get(runs[s[1]], 'final:rand_acc')))
+    lam, name = min(usable, key=lambda s: statistics.mean(values(runs[s[1]], 'final:rand_acc')))
     seeds = runs[name]
-    online = 100 * mean(get(seeds, 'final:rand_acc'))
-    mem = memorization(seeds)
-    drop = 100 * (mean(get(runs['none'], 'final:test_acc')) - mean(get(seeds, 'final:test_acc')))
+    online = 100 * statistics.mean(values(seeds, 'final:rand_acc'))
+    test = [statistics.mean(values(runs[n], 'final:test_acc')) for n in ('none', name)]
+    drop = 100 * (test[0] - test[1])
     cost = f'at a cost of {drop:.1f}' if drop >= 0 else f'gaining {-drop:.1f}'
+    specific = estimate(seeds, 'specific')
     text = (
-        f'At λ = {lam:g} the online head reads {online:.1f}% (its lowest), {cost} points of '
-        f'test accuracy; a fresh head gives m = {m_text(mem)}, which {verb(mem)}'
+        f'At λ = {lam:g} the online head reads {online:.1f}% (its lowest), {cost} points of test '
+        f'accuracy. A fresh head reads a_train − a_fresh = {points(specific)} points of these very '
+        f'labels beyond any labels, and {m_sentence(seeds)}'
     )
-    if words(mem) == 'above 0':
+    if words(specific) == 'above 0':
         return text + ': the term wrote r into the features and hid it from the online head.'
-    return text + ': nothing a fresh head can read was left or added.'
+    return text + ': no more of r is readable from the features than of labels nobody used.'
 
 
 def positive_control_section(runs):
     seeds = runs['memorize']
-    taps = list(done(seeds)[0]['final']['rand_acc'])
-    rows = [f'| tap | {CONTROL_HEADER} | a_fresh | interval |', '|---|---|---|---|---|---|---|---|']
-    for tap in taps:
-        rows.append(
-            f'| {tap} | {controls_cells(seeds, tap)} | {pct(get(seeds, "a_fresh", tap))} '
-            f'| {words(memorization(seeds, tap))} |'
-        )
-    mem = memorization(seeds)
-    lit = words(mem) == 'above 0'
+    rows = [[tap, *control_cells(seeds, tap)] for tap in done(seeds)[0]['final']['rand_acc']]
+    specific = estimate(seeds, 'specific')
+    if words(specific) == 'above 0':
+        verdict = 'r is in the features, and a fresh head finds it.'
+    else:
+        verdict = 'the control did NOT light up: do not trust the other numbers.'
     sentence = (
-        f'Trained on r through the penultimate head, the network gives m = {m_text(mem)} there: '
-        + (
-            'the instrument reads memorization where there is some.'
-            if lit
-            else 'the instrument does NOT read it: do not trust the other numbers.'
-        )
+        f'Trained on r through the penultimate head, the network reads a_train − a_fresh = '
+        f'{points(specific)} points there: {verdict} {m_sentence(seeds)}: what --memorize writes '
+        'into f is these labels, which a fresh draw cannot use, so m, with fresh labels on both '
+        'sides, is not the estimate that sees it.'
     )
-    return ['\n'.join(rows), f'**What it shows.** {sentence}']
+    return [table(['tap', *CONTROLS], rows), f'**What it shows.** {sentence}']
 
 
 def header(runs, folder):
@@ -453,23 +472,28 @@ def header(runs, folder):
     dataset = cfg['dataset'] + (
         f' shaped like {cfg["fake_like"]}' if cfg['dataset'] == 'fake' else ''
     )
-    probe = first.get('probe', {})
+    commits = sorted({r['probe']['commit'][:12] for rs in runs.values() for r in done(rs)})
+    probe = first['probe']
     return [
         f'# Random-label memorization study: `{folder}`',
         f'Model **{cfg["model"]}**, data **{dataset}** ({d["n_train"]} training / {d["n_test"]} '
         f'test images, {d["num_classes"]} classes), **{cfg["epochs"]}** epochs, batch '
-        f'{cfg["batch_size"]}, lr {cfg["lr"]}, seeds {seeds} (n={len(seeds)}), K = '
-        f'{cfg["random_labels"]} random labels, `{cfg["rlp_head"]}` heads, on {env["device"]} '
-        f'(torch {env["torch"]}). {sum(map(len, runs.values()))} runs, {seconds / 60:.1f} minutes '
-        'of training in all.',
+        f'{cfg["batch_size"]}, lr {cfg["lr"]}, seeds {seeds} (n={len(seeds)}; seed N also draws '
+        f'random labels and subset N), K = {cfg["random_labels"]} random labels, '
+        f'`{cfg["rlp_head"]}` heads, on {env["device"]} (torch {env["torch"]}); '
+        f'{sum(map(len, runs.values()))} runs, {seconds / 60:.1f} minutes of training; controls '
+        f'measured by commit {", ".join(commits)}.',
         "**How to read the numbers.** *Online head (paper)*: the papers' random-label accuracy, "
-        'the head trained alongside the network, on the training set. The controls come from '
-        f'fresh heads fitted to convergence on the frozen final network (probe.py, '
-        f'n = {probe.get("n", "?")} samples each): *a_train* on training samples with their '
-        'random labels, *a_heldout* on as many held-out samples with their own, *a_init* on the '
-        'training samples through the untrained network (the capacity floor). *m* = a_train − '
-        'a_heldout estimates memorization, with its 95% interval; it is 0 for a network that '
-        "treats seen and unseen samples alike, whatever the head's capacity. Accuracies in %.",
+        'the head trained alongside the network, on the training set. The rest come from fresh '
+        f'heads fitted to convergence on the frozen final network (n = {probe["n"]} samples a '
+        f'side, {probe["draws"]} label draws): *a_train* reads the training samples with their '
+        'own random labels, *a_fresh* the same features with labels nobody trained on, '
+        '*a_heldout* as many held-out samples, *a_init* the untrained network (the capacity '
+        'floor). **m = a_fresh − a_heldout** is the memorization estimate: 0 for a network that '
+        "treats seen and unseen samples alike, whatever the head's capacity. *a_train − a_fresh* "
+        'is what a head reads of these very labels: draw luck when f never saw r, r itself when f '
+        'was trained on it. Intervals are 95%; over several seeds they come from the spread '
+        'between networks. Accuracies in %, differences in points.',
     ]
 
 
@@ -488,7 +512,7 @@ def report(folder, seeds=None):
         parts += ['## 5. Positive control (`--memorize`)'] + positive_control_section(runs)
     path = os.path.join(folder, 'report.md')
     with open(path + '.tmp', 'w') as f:
-        f.write('\n\n'.join(parts) + '\n')
+        f.write('\n\n'.join(parts) + '\n')  # blocks apart; a table's rows stay together
     os.replace(path + '.tmp', path)
     print(f'wrote {path}')
 

@@ -1,20 +1,19 @@
-"""One training run with random-label heads: python train.py --dataset fake --out runs/x
+"""One training run with random-label heads, then its controls: python train.py --out runs/x
 
-Trains f and g on the class labels and one random-label head per tap on the random labels
-(model.py), with the objective of regularizer.losses, and measures the heads as in metrics.py.
-Writes DIR/checkpoint.pt atomically every epoch and DIR/results.json when the run ends (status
-"done" or "diverged"); rerunning the same command resumes from the checkpoint, a finished run is
-not redone, and a changed option on an existing folder is refused. Bad input: one line on stderr,
-exit code 2.
+Trains f and g on the class labels and one random-label head per tap on the random labels (model.py)
+with the objective L = L_class + Σ_taps L_rnd + λ·L_unlearn (regularizer.losses), measures the
+papers' random-label accuracy after every epoch (the online head), and at the end fits fresh heads
+on the frozen network with their controls (metrics.controls).
 
-Several GPUs: `torchrun --nproc_per_node N train.py ...` trains one run on N processes with the
-same numbers as one process with the same global --batch-size (parallel.py says how); a run not
-under torchrun takes a GPU that no other run holds, so `make -j N` spreads a study over N GPUs.
+Writes DIR/checkpoint.pt atomically after every epoch, DIR/results.json when training ends (status
+"done" or "diverged") and DIR/probe.json with the controls. Rerunning the same command resumes from
+the checkpoint, measures a finished run whose probe.json is missing, and does nothing for a run that
+has both; a changed option on an existing folder is refused. Bad input: one line, exit code 2.
 
 Defaults: SGD with Nesterov momentum 0.9, batch 512, peak lr 0.2 (the usual 0.1 at batch 128 of the
 WRN and ResNet CIFAR recipes, scaled by sqrt(4) for batch 512), one epoch of linear warm-up then
-cosine decay to 0, weight decay 5e-4 (Zagoruyko & Komodakis 2016; not applied to the random-label
-heads, whose capacity is the thing measured), crop+flip augmentation, 30 epochs.
+cosine decay to 0, weight decay 5e-4 (Zagoruyko & Komodakis 2016; not on the random-label heads,
+whose capacity is what is measured), crop + flip augmentation, 30 epochs.
 """
 
 import argparse
@@ -30,161 +29,113 @@ import torchvision
 from tqdm import tqdm
 
 import data as data_lib
-import parallel
-import tod
-from metrics import autocast, complexity, evaluate, wilson_interval
+from metrics import autocast, complexity, evaluate, measure, wilson_interval
 from model import MODELS, Net
-from regularizer import class_loss_options, losses
+from regularizer import losses
 
-# steps between the only host-device syncs of training (divergence check, progress bar)
-SYNC_EVERY_CUDA = 50
-# options that say where and how fast a run goes, not what it computes: a resumed or repeated
-# run may change them
-PLACE_OPTIONS = ('out', 'device', 'compile', 'data_dir')
+SYNC_EVERY_CUDA = 50  # steps between the host-device syncs of training (divergence, progress bar)
+# options that say where and how a run goes, not what it computes: a rerun may change them
+PLACE_OPTIONS = ('out', 'device', 'compile', 'data_dir', 'probe')
+LOSS_OPTIONS = ('unlearn', 'unlearn_taps', 'memorize', 'label_smoothing')  # regularizer.losses'
+
+
+# --- the options ----------------------------------------------------------------------------
+
+
+def checked(kind, ok, rule):
+    """An argparse type: text -> kind, refused with `rule` unless ok(value) holds."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f'must be {rule} (got {text})')
+        return value
+
+    return convert
+
+
+COUNT = checked(int, lambda v: v >= 1, 'an integer >= 1')
+K_LABELS = checked(int, lambda v: v >= 2, 'an integer >= 2 (K = 2: binary labels)')
+POSITIVE = checked(float, lambda v: math.isfinite(v) and v > 0, 'a finite number > 0')
+NONNEGATIVE = checked(float, lambda v: math.isfinite(v) and v >= 0, 'a finite number >= 0')
+FRACTION = checked(float, lambda v: 0 <= v < 1, 'in [0, 1)')
+PROBABILITY = checked(float, lambda v: 0 <= v <= 1, 'a probability in [0, 1]')
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2, no usage dump
-        self.exit(2, f'{self.prog}: error: {message} (see python {self.prog} --help)\n')
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every default, except None (the help text says what no value means)."""
+    """Shows every default but None, where the help text says what no value means."""
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
 def build_parser():
-    p = Parser(prog='train.py', description=__doc__.split('\n')[0], formatter_class=HelpFormatter)
+    p = Parser(
+        prog='train.py',
+        description=__doc__.split('\n')[0],
+        formatter_class=HelpFormatter,
+        epilog='A CPU minute: python train.py --dataset fake --fake-like fashion-mnist '
+        '--subset 2000 --epochs 5 --batch-size 64 --lr 0.05 --out runs/first',
+    )
     add, flag = p.add_argument, argparse.BooleanOptionalAction
     add('--dataset', default='fashion-mnist', choices=data_lib.DATASETS, help='training data')
     add('--fake-like', default='cifar10', choices=list(data_lib.FAKE_SHAPES), help='fake shape')
     add('--model', default='cnn', choices=MODELS, help='backbone f')
-    add('--epochs', type=int, default=30, help='passes over the training set')
-    add('--batch-size', type=int, default=512, help='images per step')
-    add('--lr', type=float, default=0.2, help='peak learning rate (1 epoch warm-up, then cosine)')
-    add('--weight-decay', type=float, default=5e-4, help='on f and g, not on the heads')
-    add('--dropout', type=float, default=0.0, help='on z before the task head g')
-    add('--label-smoothing', type=float, default=0.0, help='of the class loss')
+    add('--epochs', type=COUNT, default=30, help='passes over the training set')
+    add('--batch-size', type=COUNT, default=512, help='images per step')
+    add(
+        '--lr', type=POSITIVE, default=0.2, help='peak learning rate (1 epoch warm-up, then cosine)'
+    )
+    add('--weight-decay', type=NONNEGATIVE, default=5e-4, help='on f and g, not on the heads')
+    add('--dropout', type=FRACTION, default=0.0, help='on z before the task head g')
+    add('--label-smoothing', type=FRACTION, default=0.0, help='of the class loss')
     add('--augment', action=flag, default=True, help='random crop (pad 4) + horizontal flip')
-    add('--random-labels', type=int, default=2, metavar='K', help='random labels (2: Rademacher)')
+    add('--random-labels', type=K_LABELS, default=2, metavar='K', help='random labels per sample')
     add('--rlp-head', default='per-class', choices=['per-class', 'shared'], help='head layout')
     add('--taps', default='penultimate', choices=['penultimate', 'all'], help='where heads sit')
-    add(
-        '--unlearn',
-        default='none',
-        choices=['none', 'grl', 'reg', 'confusion'],
-        help='unlearning term (confusion: Alvi et al. 2018)',
-    )
+    add('--unlearn', default='none', choices=['none', 'grl', 'reg'], help='unlearning term')
     add('--unlearn-taps', default='penultimate', choices=['penultimate', 'all'], help='where')
-    add('--lam', type=float, default=1.0, help='λ, weight of the unlearning term')
+    add('--lam', type=NONNEGATIVE, default=1.0, help='λ, weight of the unlearning term')
     add('--lam-schedule', default='constant', choices=['constant', 'dann'], help='λ over time')
-    # the related systems (SPEC, "Related systems"), each an option of the same run
-    add('--loss', default='ce', choices=['ce', 'rll'], help='class loss (rll: Patel & Sastry 2021)')
-    add('--rll-alpha', type=float, default=0.1, help='α of the robust log loss')
-    add('--limit', action=flag, default=False,
-        help="LIMIT (Harutyunyan et al. 2020): the class gradient at g's logits is predicted from "
-        'x alone by an auxiliary network q of the same architecture')  # fmt: skip
-    add('--limit-beta', type=float, default=1.0, help="β, weight of LIMIT's penalty β‖ĝ‖²")
-    add('--tod', action=flag, default=False,
-        help='turn-over dropout on z with a fixed mask per dataset index (Kobayashi et al. 2020): '
-        'per-sample self-influence in DIR/self_influence.pt')  # fmt: skip
     add(
         '--memorize',
         action=flag,
         default=False,
         help='positive control: the penultimate head reads z without stop-gradient, so f is '
-        'trained on the random labels (the network memorizes them)',
+        'trained on the random labels',
     )
-    add('--label-seed', type=int, default=0, help='seeds random labels, noise, subset, halves')
+    add('--label-seed', type=int, default=0, help='seeds random labels, label noise, subsets')
     add('--seed', type=int, default=0, help='seeds initialization, data order, augmentation')
-    add('--label-noise', type=float, default=0.0, help='probability of replacing a class label')
-    add('--subset', type=int, default=None, help='train on this many images (default: all)')
-    add(
-        '--half',
-        type=int,
-        default=None,
-        metavar='J',
-        help='train on the J-th seeded random half of the training images (halves 2k and 2k+1 '
-        'are complementary: the leave-out models of Feldman & Zhang 2020)',
-    )
-    add('--test-subset', type=int, default=None, help='test on this many images (default: all)')
+    add('--label-noise', type=PROBABILITY, default=0.0, help='chance to replace a class label')
+    add('--subset', type=COUNT, default=None, help='train on this many images (default: all)')
+    add('--test-subset', type=COUNT, default=None, help='test on this many images (default: all)')
     add('--data-dir', default='data', help='where datasets are read or downloaded')
-    add('--out', default='runs/default', help='run folder: results.json, checkpoint.pt')
+    add('--out', default='runs/default', help='run folder: results.json, probe.json, checkpoint.pt')
     add('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA if any')
     add('--compile', action=flag, default=False, help='torch.compile the training step')
     add('--bf16', action=flag, default=True, help='bf16 autocast on CUDA (no effect on the CPU)')
+    add('--probe', action=flag, default=True, help='fit fresh heads with controls at the end')
     return p
 
 
-def parse_args(argv=None):
-    p = build_parser()
+def parse_args(argv=None, parser=None):
+    p = parser or build_parser()
     cfg = p.parse_args(argv)
-    finite = math.isfinite
-    checks = [
-        (cfg.epochs >= 1, f'--epochs must be >= 1 (got {cfg.epochs})'),
-        (cfg.batch_size >= 1, f'--batch-size must be >= 1 (got {cfg.batch_size})'),
-        (finite(cfg.lr) and cfg.lr > 0, f'--lr must be a finite number > 0 (got {cfg.lr})'),
-        (
-            finite(cfg.weight_decay) and cfg.weight_decay >= 0,
-            f'--weight-decay must be finite and >= 0 (got {cfg.weight_decay})',
-        ),
-        (0 <= cfg.dropout < 1, f'--dropout must be in [0, 1) (got {cfg.dropout})'),
-        (
-            0 <= cfg.label_smoothing < 1,
-            f'--label-smoothing must be in [0, 1) (got {cfg.label_smoothing})',
-        ),
-        (
-            cfg.random_labels >= 2,
-            f'--random-labels K must be >= 2 (got {cfg.random_labels}); K = 2 gives binary labels',
-        ),
-        (finite(cfg.lam) and cfg.lam >= 0, f'--lam must be a finite number >= 0 (got {cfg.lam})'),
-        (
-            not (cfg.memorize and cfg.unlearn != 'none'),
-            '--memorize trains f on the random labels and --unlearn against them; use one',
-        ),
-        (
-            finite(cfg.rll_alpha) and cfg.rll_alpha > 0,
-            f'--rll-alpha must be a finite number > 0 (got {cfg.rll_alpha})',
-        ),
-        (
-            finite(cfg.limit_beta) and cfg.limit_beta >= 0,
-            f'--limit-beta must be a finite number >= 0 (got {cfg.limit_beta})',
-        ),
-        (
-            not (cfg.loss == 'rll' and cfg.label_smoothing > 0),
-            '--label-smoothing smooths the cross-entropy target; use it with --loss ce',
-        ),
-        (
-            not (cfg.limit and cfg.loss != 'ce'),
-            '--limit predicts the gradient of the cross-entropy; use it with --loss ce',
-        ),
-        (
-            0 <= cfg.label_noise <= 1,
-            f'--label-noise must be a probability in [0, 1] (got {cfg.label_noise})',
-        ),
-        (cfg.subset is None or cfg.subset >= 1, f'--subset must be >= 1 (got {cfg.subset})'),
-        (cfg.half is None or cfg.half >= 0, f'--half must be >= 0 (got {cfg.half})'),
-        (
-            not (cfg.tod and parallel.world_size() > 1),
-            '--tod scores every training sample in one process; run it without torchrun',
-        ),
-        (
-            cfg.test_subset is None or cfg.test_subset >= 1,
-            f'--test-subset must be >= 1 (got {cfg.test_subset})',
-        ),
-        (
-            cfg.device != 'cuda' or torch.cuda.is_available(),
-            '--device cuda: no CUDA GPU is visible; use --device cpu',
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            p.error(message)
+    if cfg.memorize and cfg.unlearn != 'none':
+        p.error('--memorize trains f on the random labels and --unlearn against them; use one')
+    if cfg.device == 'cuda' and not torch.cuda.is_available():
+        p.error('--device cuda: no CUDA GPU is visible; use --device cpu')
     try:  # fail now, not after an epoch, if results cannot be written
         os.makedirs(cfg.out, exist_ok=True)
-        probe = os.path.join(cfg.out, f'.write-test-{os.getpid()}')  # one per process
+        probe = os.path.join(cfg.out, f'.write-test-{os.getpid()}')
         open(probe, 'w').close()
         os.remove(probe)
     except OSError as e:
@@ -192,82 +143,37 @@ def parse_args(argv=None):
     return cfg
 
 
-def write_json(path, obj):
-    """Write to a temporary name, then rename: a reader never sees half a file."""
-    with open(path + '.tmp', 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(path + '.tmp', path)
-
-
-def pick_device(cfg):
-    """The CPU, or a GPU: under torchrun the local rank's, else one that no other run holds (when
-    several are visible: `make -j N` runs N runs on N GPUs)."""
-    cuda = cfg.device == 'cuda' or (cfg.device == 'auto' and torch.cuda.is_available())
-    if not cuda:
-        return torch.device('cpu')
-    count = torch.cuda.device_count()
-    if parallel.under_torchrun():
-        index = int(os.environ['LOCAL_RANK'])
-        if index >= count:
-            print(
-                f'train.py: error: torchrun started local process {index} on a machine with '
-                f'{count} GPUs; use --nproc_per_node {count} or less',
-                file=sys.stderr,
-            )
-            sys.exit(2)
-    else:
-        index = 0 if count == 1 else parallel.claim_gpu(parallel.gpu_ids())
-    torch.cuda.set_device(index)  # the default GPU: its RNG state is the one checkpoints save
-    return torch.device('cuda', index)
+# --- data, network, optimizer, schedules ------------------------------------------------------
 
 
 def load_data(cfg):
-    """The run's data (CPU tensors), as its config selects it."""
-    return data_lib.load(
-        cfg.dataset,
-        cfg.data_dir,
-        cfg.label_seed,
-        cfg.random_labels,
-        label_noise=cfg.label_noise,
-        subset=cfg.subset,
-        fake_like=cfg.fake_like,
-        test_subset=cfg.test_subset,
-        half=cfg.half,
-    )
+    """The run's data, on the CPU, as its options select it."""
+    c = cfg
+    draws = (c.label_seed, c.random_labels, c.label_noise, c.subset, c.test_subset, c.fake_like)
+    return data_lib.load(c.dataset, c.data_dir, *draws)
 
 
 def build_model(cfg, data, device):
-    """The network at initialization, seeded by cfg.seed: the same weights on every call."""
+    """The network at its initialization, seeded by --seed: the same weights on every call."""
     torch.manual_seed(cfg.seed)
     _, channels, size, _ = data.train_x.shape
-    model = Net(
-        cfg.model,
-        channels,
-        data.num_classes,
-        random_labels=cfg.random_labels,
-        rlp_head=cfg.rlp_head,
-        taps=cfg.taps,
-        dropout=cfg.dropout,
-        image_size=size,
-        # turn-over dropout masks over the whole training split, keyed by dataset index
-        tod_samples=len(data.train_y) + len(data.heldout_y) if cfg.tod else 0,
-        tod_seed=cfg.seed,
-        limit=cfg.limit,
-    )
-    # channels-last: the GPU's fast convolution layout
+    heads = (cfg.random_labels, cfg.rlp_head, cfg.taps)
+    model = Net(cfg.model, channels, data.num_classes, *heads, cfg.dropout, size)
+    torch.backends.cudnn.benchmark = True  # pick the fastest convolution kernels once per shape
     memory_format = torch.channels_last if device.type == 'cuda' else torch.contiguous_format
-    torch.backends.cudnn.benchmark = True  # pick the fastest conv kernels once per shape
-    return model.to(device, memory_format=memory_format)
+    return model.to(device, memory_format=memory_format)  # channels-last: fast convs on GPUs
 
 
-def eval_loader(data, split, device, limit=None):
-    """A split ('train', 'heldout', 'test') in order, without augmentation; the first `limit`
-    samples only if given. Training samples come with their dataset indices. Under torchrun, this
-    process's shard of every batch."""
-    x, y, r = (getattr(data, f'{split}_{k}')[:limit] for k in 'xyr')
-    index = data.train_index if split == 'train' else None
-    shard = {'rank': parallel.rank(), 'world': parallel.world_size()}
-    return data_lib.GpuLoader(x, y, r, data.mean, data.std, 1024, device, index=index, **shard)
+def make_optimizer(model, cfg, device):
+    """SGD with Nesterov momentum; weight decay on f and g, never on the random-label heads."""
+    heads = list(model.rand_heads.parameters())
+    body = [p for name, p in model.named_parameters() if not name.startswith('rand_heads.')]
+    groups = [
+        {'params': body, 'weight_decay': cfg.weight_decay},
+        {'params': heads, 'weight_decay': 0},
+    ]
+    fused = device.type == 'cuda'  # one kernel for the whole update
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True, fused=fused)
 
 
 def lr_at(step, total, steps_per_epoch, cfg):
@@ -285,210 +191,70 @@ def lam_at(progress, cfg):
     return cfg.lam
 
 
-class Objective(torch.nn.Module):
-    """regularizer.losses of a batch as a module. DDP wraps it (parallel.distribute), so that
-    every parameter, the heads' too, is used inside the forward pass whose gradients it averages.
-    index: the samples' dataset indices (used by turn-over dropout only)."""
-
-    def __init__(self, model, cfg):
-        super().__init__()
-        self.model, self.cfg = model, cfg
-
-    def forward(self, x, y, r, lam, index=None):
-        c = self.cfg
-        return losses(
-            self.model,
-            x,
-            y,
-            r,
-            c.unlearn,
-            lam,
-            c.unlearn_taps,
-            c.label_smoothing,
-            c.memorize,
-            **class_loss_options(c),
-            index=index if c.tod else None,
-        )
+def loss_fn(model, cfg, lam):
+    """(x, y, r) -> the run's loss terms and logits (regularizer.losses with its options)."""
+    options = {k: getattr(cfg, k) for k in LOSS_OPTIONS}
+    return lambda x, y, r: losses(model, x, y, r, lam, **options)
 
 
-def forward_step(objective, x, y, r, cfg, lam, index=None):
-    """Loss to minimize, and batch statistics kept on the device (loss sums, images, correct
-    counts). objective: an Objective, or the same under DDP; index: the samples' dataset indices."""
-    with autocast(x.device, cfg.bf16):
-        terms, logits, rand_logits = objective(x, y, r, lam, index)
-    counts = [(logits.argmax(1) == y).sum()]
-    counts += [(head_logits.argmax(1) == r).sum() for head_logits in rand_logits.values()]
-    loss_sums = [terms[k] * len(y) for k in ('class', 'rnd', 'unlearn')]
-    images = x.new_full((), len(y))
-    stats = torch.stack(loss_sums + [images] + [c.float() for c in counts])  # (3 + 1 + 1 + taps,)
-    return terms['total'], stats.detach()
-
-
-def environment(device, cfg):
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        git = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=here)
-        commit = git.stdout.strip()
-    except OSError:
-        commit = ''
-    return {
-        'torch': torch.__version__,
-        'torchvision': torchvision.__version__,
-        'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
-        'world_size': parallel.world_size(),
-        'bf16': cfg.bf16 and device.type == 'cuda',  # what ran, whatever the flag said
-        'git_commit': commit,
-    }
+# --- training ---------------------------------------------------------------------------------
 
 
 class Diverged(Exception):
     """The loss became NaN or infinite: the run stops and is recorded as diverged."""
 
 
-def make_optimizer(model, cfg, device):
-    """SGD with Nesterov momentum; weight decay on f and g, never on the random-label heads
-    (their capacity is what we measure)."""
-    heads = list(model.rand_heads.parameters())
-    body = [p for name, p in model.named_parameters() if not name.startswith('rand_heads.')]
-    groups = [
-        {'params': body, 'weight_decay': cfg.weight_decay},
-        {'params': heads, 'weight_decay': 0.0},
-    ]
-    return torch.optim.SGD(
-        groups, lr=cfg.lr, momentum=0.9, nesterov=True, fused=device.type == 'cuda'
-    )
+def forward_step(model, batch, lam, cfg):
+    """The loss to minimize, and the batch's statistics, kept on the device."""
+    x, y, r = batch
+    with autocast(x.device, cfg.bf16):
+        terms, logits, rand_logits = loss_fn(model, cfg, lam)(x, y, r)
+    stats = {f'loss_{k}': terms[k].detach() * len(y) for k in ('class', 'rnd', 'unlearn')}
+    stats['images'] = x.new_tensor(len(y), dtype=torch.float32)
+    stats['correct'] = (logits.argmax(1) == y).sum().float()
+    stats |= {f'rand_{tap}': (out.argmax(1) == r).float().sum() for tap, out in rand_logits.items()}
+    return terms['total'], stats
 
 
-def run_identity(config):
-    """The options that define what a run computes (not where or how fast it runs)."""
-    return {k: v for k, v in config.items() if k not in PLACE_OPTIONS}
-
-
-def refuse_other_run(stored, config, what):
-    """Exit 2 when an existing folder holds a run of another config, naming what differs."""
-    old, new = run_identity(stored), run_identity(config)
-    if old != new:
-        diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-        shown = ', '.join(f'--{k.replace("_", "-")} {old.get(k)} -> {new.get(k)}' for k in diff)
-        print(
-            f'train.py: error: --out {config["out"]} holds {what} of a different run ({shown}); '
-            'use another --out',
-            file=sys.stderr,
-        )
-        sys.exit(2)
-
-
-def save_checkpoint(path, model, opt, loader, history, config):
-    """Everything a resumed run needs to continue bit for bit: weights, optimizer, data order,
-    RNG states."""
-    cuda = next(model.parameters()).is_cuda
-    state = {
-        'model': model.state_dict(),
-        'optimizer': opt.state_dict(),
-        'loader': loader.state_dict(),
-        'rng_cpu': torch.get_rng_state(),
-        'rng_cuda': torch.cuda.get_rng_state() if cuda else None,
-        'history': history,
-        'config': config,
-    }
-    torch.save(state, path + '.tmp')
-    os.replace(path + '.tmp', path)  # atomic: a kill loses at most the current epoch
-
-
-def load_checkpoint(path, model, opt, loader, config):
-    """Restore a checkpoint of this same run; returns its history. Another run's is refused."""
-    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
-    refuse_other_run(ckpt['config'], config, 'a checkpoint')
-    model.load_state_dict(ckpt['model'])
-    opt.load_state_dict(ckpt['optimizer'])
-    loader.load_state_dict(ckpt['loader'])
-    torch.set_rng_state(ckpt['rng_cpu'])
-    if ckpt['rng_cuda'] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(ckpt['rng_cuda'])
-    print(f'resumed from {path} after epoch {len(ckpt["history"])}')
-    return ckpt['history']
-
-
-def train_epoch(objective, opt, loader, step_fn, cfg, lam, epoch, taps):
-    """One pass over the training set; returns the online statistics and the images seen (by all
-    processes: the sums are added over them)."""
-    steps_per_epoch = len(loader)
+def train_epoch(model, opt, loader, step_fn, cfg, lam, epoch):
+    """One pass over the training set; returns the online statistics (the papers' number among
+    them: each head's accuracy on the batches it trained on) and the images seen."""
+    steps_per_epoch, sums = len(loader), None
     total_steps = cfg.epochs * steps_per_epoch
     sync_every = SYNC_EVERY_CUDA if lam.is_cuda else 1
-    sums = torch.zeros(5 + len(taps), device=lam.device)  # as forward_step's stats
-    objective.train()
-    quiet = None if parallel.rank() == 0 else True  # None: a bar when writing to a terminal
-    bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=quiet)
-    for i, (x, y, r, index) in enumerate(bar):
+    model.train()
+    bar = tqdm(loader, desc=f'epoch {epoch}/{cfg.epochs}', leave=False, disable=None)
+    for i, batch in enumerate(bar):
         step = (epoch - 1) * steps_per_epoch + i
         for group in opt.param_groups:
             group['lr'] = lr_at(step, total_steps, steps_per_epoch, cfg)
         lam.fill_(lam_at(step / total_steps, cfg))
-        loss, stats = step_fn(objective, x, y, r, cfg, lam, index)
-        # DDP averages the processes' gradients: weighing each by its share of the global batch
-        # makes that the global batch's mean gradient (the share is 1 for one process)
-        share = len(y) * parallel.world_size() / loader.batch_len
+        loss, stats = step_fn(model, batch, lam, cfg)
         opt.zero_grad(set_to_none=True)
-        (loss * share).backward()
+        loss.backward()
         opt.step()
-        sums += stats
-        if (i + 1) % sync_every == 0 or i + 1 == steps_per_epoch:
-            # the only sync: a NaN in any step of any process makes these NaN
-            totals = parallel.all_reduce_sum(sums.clone())
-            mean_losses = (totals[:3] / totals[3]).tolist()
-            if not all(map(math.isfinite, mean_losses)):
-                names = ('class', 'rnd', 'unlearn')
-                values = ', '.join(f'{k} {v}' for k, v in zip(names, mean_losses, strict=True))
-                raise Diverged(f'non-finite loss at step {step}: {values}')
-            bar.set_postfix(loss=f'{mean_losses[0]:.3f}')
-    totals = totals.tolist()
-    seen = int(totals[3])
-    means = [v / seen for v in totals]
-    online = {'loss_class': means[0], 'loss_rnd': means[1], 'loss_unlearn': means[2]}
-    online.update(train_acc=means[4], rand_acc=dict(zip(taps, means[5:], strict=True)))
+        sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
+        if (i + 1) % sync_every == 0 or i + 1 == steps_per_epoch:  # a NaN in any step shows here
+            totals = dict(zip(sums, torch.stack(list(sums.values())).tolist(), strict=True))
+            loss_class = totals['loss_class'] / totals['images']
+            if not all(math.isfinite(v) for v in totals.values()):
+                raise Diverged(f'non-finite loss at step {step}: class loss {loss_class}')
+            bar.set_postfix(loss=f'{loss_class:.3f}')
+    seen = int(totals['images'])
+    online = {k: totals[k] / seen for k in ('loss_class', 'loss_rnd', 'loss_unlearn')}
+    online['train_acc'] = totals['correct'] / seen
+    online['rand_acc'] = {tap: totals[f'rand_{tap}'] / seen for tap in model.taps}
     return online, seen
 
 
-def tod_epoch(model, data, device):
-    """Turn-over dropout after an epoch: the mean self-influence of clean and noisy samples and
-    their training accuracy through their own masks (who is fitted when; Liu et al. 2021)."""
-    per_sample = tod.self_influence(model, eval_loader(data, 'train', device))
-    summary = tod.summarize(per_sample, data.train_noisy)
-    keep = ('self_influence', 'train_acc_clean', 'train_acc_noisy')
-    return {k: summary[k] for k in keep}, per_sample
-
-
-def tod_final(model, data, device, out):
-    """Self-influence of every training sample, and the test influence of hard and easy clean
-    ones; writes DIR/self_influence.pt atomically and returns the summary for `final`."""
-    summary, per_sample = tod_epoch(model, data, device)
-    test = eval_loader(data, 'test', device, limit=tod.TEST_INFLUENCE_MAX)
-    index = per_sample['index']
-    per_sample['test_influence'] = tod.test_influence(model, index, data.train_y, test)
-    # control: every sample scored with another sample's mask (seeded permutation)
-    permuted = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(0))]
-    per_sample['test_influence_control'] = tod.test_influence(model, permuted, data.train_y, test)
-    per_sample.update(noisy=data.train_noisy, y=data.train_y)
-    path = os.path.join(out, 'self_influence.pt')
-    torch.save(per_sample, path + '.tmp')
-    os.replace(path + '.tmp', path)
-    acc = tod.summarize(per_sample, data.train_noisy)['self_influence_acc']
-    hard_easy = tod.hard_and_easy(per_sample, data.train_noisy)
-    return {
-        'self_influence': summary['self_influence'],
-        'self_influence_acc': acc,
-        'test_influence': hard_easy,
-    }
-
-
-def final_metrics(model, data, history, cfg, device):
+def final_metrics(model, data, history, cfg, device, loss):
     """The metric after the last epoch: a full pass over the training set (eval mode, no
-    augmentation). The test numbers are the last epoch's, measured on these same weights."""
-    train = evaluate(model, eval_loader(data, 'train', device), cfg)
-    last, K = history[-1], cfg.random_labels
+    augmentation) with the loss function `loss`. The test numbers are the last epoch's, measured
+    on these same weights."""
+    train = evaluate(model, eval_loader(data, 'train', device), loss, cfg.bf16)
+    last, K, n, dims = history[-1], cfg.random_labels, train['n'], model.dims.items()
     noisy = data.train_noisy
-    per_head = train['n'] / (data.num_classes if cfg.rlp_head == 'per-class' else 1)
-    rand_acc = train['rand_acc']
+    per_head = n / (data.num_classes if cfg.rlp_head == 'per-class' else 1)
     return {
         'epoch': cfg.epochs,
         'lr': last['lr'],
@@ -500,156 +266,210 @@ def final_metrics(model, data, history, cfg, device):
         'train_acc_noisy': train['correct'][noisy].float().mean().item() if noisy.any() else None,
         'test_acc': last['test_acc'],
         'gen_gap': train['acc'] - last['test_acc'],
-        'rand_acc': rand_acc,
+        'rand_acc': train['rand_acc'],
         'rand_acc_test': last['rand_acc_test'],
-        'complexity': {t: complexity(a, K) for t, a in rand_acc.items()},
-        'rand_acc_ci': {t: wilson_interval(a, train['n']) for t, a in rand_acc.items()},
-        # where chance may fall on the test set
+        'complexity': {t: complexity(a, K) for t, a in train['rand_acc'].items()},
+        'rand_acc_ci': {t: wilson_interval(a, n) for t, a in train['rand_acc'].items()},
         'rand_acc_test_ci': {t: wilson_interval(1 / K, len(data.test_y)) for t in model.taps},
         'head_capacity': {
-            t: {'samples_per_head': per_head, 'dim': d, 'cover_2d': 2 * d}
-            for t, d in model.dims.items()
+            t: {'samples_per_head': per_head, 'dim': d, 'cover_2d': 2 * d} for t, d in dims
         },
         'seconds': sum(h['seconds'] for h in history),
         'images_per_s': sum(h['images_per_s'] for h in history) / len(history),
-        # turn-over dropout (--tod): mean self-influence of clean and noisy samples, and more
-        **(tod_final(model, data, device, cfg.out) if cfg.tod else {'self_influence': None}),
     }
 
 
-def finished(results_path, config):
+def eval_loader(data, split, device):
+    """A split ('train', 'heldout', 'test') in order, without augmentation."""
+    x, y, r = (getattr(data, f'{split}_{k}') for k in 'xyr')
+    return data_lib.GpuLoader(x, (y, r), data.mean, data.std, 1024, device)
+
+
+# --- files: results, checkpoints, resume --------------------------------------------------------
+
+
+def fail(message):
+    """Bad input: one line on stderr, exit code 2."""
+    print(f'train.py: error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
+def write_json(path, obj):
+    """Write to a temporary name, then rename: a reader never sees half a file."""
+    with open(path + '.tmp', 'w') as f:
+        json.dump(obj, f, indent=1)
+    os.replace(path + '.tmp', path)
+
+
+def commit():
+    """The code's git commit, '-dirty' when a .py file differs from it; '' outside git."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=here
+        )
+        diff = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--', '*.py'], cwd=here)
+    except OSError:
+        return ''
+    return head.stdout.strip() + ('-dirty' if diff.returncode == 1 else '')
+
+
+def environment(device, cfg):
+    return {
+        'torch': torch.__version__,
+        'torchvision': torchvision.__version__,
+        'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
+        'world_size': 1,
+        'bf16': cfg.bf16 and device.type == 'cuda',  # what ran, whatever the flag said
+        'git_commit': commit(),
+    }
+
+
+def refuse_other_run(stored, config, what):
+    """Exit 2 when an existing folder holds a run of another config, naming what differs."""
+    old, new = ({k: v for k, v in c.items() if k not in PLACE_OPTIONS} for c in (stored, config))
+    if old != new:
+        diff = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+        shown = ', '.join(f'--{k.replace("_", "-")} {old.get(k)} -> {new.get(k)}' for k in diff)
+        fail(f'--out {config["out"]} holds {what} of a different run ({shown}); use another --out')
+
+
+def save_checkpoint(path, model, opt, loader, history, config, train_index):
+    """Everything a resumed run needs to continue bit for bit (weights, optimizer, data order,
+    random number generators), and which samples of the training split it trains on."""
+    state = {
+        'train_index': train_index,
+        'model': model.state_dict(),
+        'optimizer': opt.state_dict(),
+        'loader': loader.state_dict(),
+        'rng_cpu': torch.get_rng_state(),
+        'rng_cuda': torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        'history': history,
+        'config': config,
+    }
+    torch.save(state, path + '.tmp')
+    os.replace(path + '.tmp', path)  # atomic: a kill loses at most the current epoch
+
+
+def load_checkpoint(path, model, opt, loader, config):
+    """Restore a checkpoint of this same run (another run's is refused); returns its history."""
+    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
+    refuse_other_run(ckpt['config'], config, 'a checkpoint')
+    model.load_state_dict(ckpt['model'])
+    if opt is not None:
+        opt.load_state_dict(ckpt['optimizer'])
+        loader.load_state_dict(ckpt['loader'])
+        torch.set_rng_state(ckpt['rng_cpu'])
+        if ckpt['rng_cuda'] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(ckpt['rng_cuda'])
+    return ckpt['history']
+
+
+def read_finished(results_path, config):
     """The results of a finished run of this same config, or None if there is none."""
     if not os.path.exists(results_path):
         return None
     with open(results_path) as f:
         results = json.load(f)
     refuse_other_run(results['config'], config, 'the results')
-    print(f'{results_path} exists: run finished, nothing to do')
     return results
 
 
-def refuse_small_batches(cfg, n):
-    """Exit 2 when a training batch would be empty: under --compile (which keeps only full
-    batches), or for a process under torchrun (each takes a shard of every batch)."""
-    if cfg.compile and n < cfg.batch_size:
-        print(
-            f'train.py: error: --batch-size {cfg.batch_size} is larger than the {n} training '
-            f'images, and --compile keeps only full batches; use --batch-size {n} or less',
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    last = 0 if cfg.compile else n % cfg.batch_size  # the epoch's partial batch, if any
-    smallest = min(cfg.batch_size, n, last or n)
-    world = parallel.world_size()
-    if smallest < world:
-        print(
-            f'train.py: error: --batch-size {cfg.batch_size} on {n} training images gives a batch '
-            f'of {smallest} images, fewer than the {world} processes; choose a --batch-size whose '
-            f'batches all hold at least {world} images',
-            file=sys.stderr,
-        )
-        sys.exit(2)
+def pick_device(cfg):
+    cuda = cfg.device == 'cuda' or (cfg.device == 'auto' and torch.cuda.is_available())
+    return torch.device('cuda' if cuda else 'cpu')
 
 
-def run(cfg):
-    results_path = os.path.join(cfg.out, 'results.json')
-    ckpt_path = os.path.join(cfg.out, 'checkpoint.pt')
-    config = vars(cfg)
+# --- one run ----------------------------------------------------------------------------------
+
+
+def run(cfg, data=None):
+    """Train (or resume), evaluate, then measure the controls. data: the run's Data (default: as
+    the options select it; an extension may pass its own)."""
+    paths = {name: os.path.join(cfg.out, name) for name in ('results', 'probe', 'checkpoint')}
+    paths = {k: v + ('.pt' if k == 'checkpoint' else '.json') for k, v in paths.items()}
     device = pick_device(cfg)
-    parallel.start(device)  # under torchrun: join the other processes; only rank 0 prints
-    main_process = parallel.rank() == 0  # the one that writes files
-    done = finished(results_path, config)
-    if done is not None:
-        return done
-    data = load_data(cfg)
-    refuse_small_batches(cfg, len(data.train_y))
+    results = read_finished(paths['results'], vars(cfg))
+    if results is not None and (os.path.exists(paths['probe']) or not cfg.probe):
+        print(f'{paths["results"]} exists: run finished, nothing to do')
+        return results
+    data = data or load_data(cfg)
+    if cfg.compile and len(data.train_y) < cfg.batch_size:
+        n = len(data.train_y)
+        fail(f'--batch-size {cfg.batch_size} > {n} training images: --compile needs full batches')
     model = build_model(cfg, data, device)
-    env = environment(device, cfg)
+    if results is None:
+        results = train(cfg, data, model, device, paths)
+    else:  # finished, but without its controls: measure only
+        load_checkpoint(paths['checkpoint'], model, None, None, vars(cfg))
+    if cfg.probe and results['status'] == 'done':
+        init_model = build_model(cfg, data, device)  # the same seed: the run's own initialization
+        probe = measure(
+            model, init_model, data, cfg.random_labels, cfg.rlp_head, cfg.label_seed, device
+        )
+        write_json(paths['probe'], probe | {'commit': commit()})
+        t = probe['taps']['penultimate']
+        accuracies = ' '.join(
+            f'{k} {t[k]:.1%}' for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init')
+        )
+        lo, hi = (100 * v for v in t['memorization_ci'])
+        m = f'm {100 * t["memorization"]:+.1f} [{lo:+.1f}, {hi:+.1f}] points'
+        print(f'controls, penultimate: {accuracies} | {m} | {paths["probe"]}')
+    return results
+
+
+def train(cfg, data, model, device, paths):
+    """The epochs, with a checkpoint after each, then the final pass; returns results.json."""
+    config, env = vars(cfg), environment(device, cfg)
     print(f'torch {env["torch"]} on {env["device"]} | config {json.dumps(config)}', flush=True)
+    labels = (data.train_y, data.train_r)
+    order = {'shuffle': True, 'augment': cfg.augment, 'drop_last': cfg.compile, 'seed': cfg.seed}
     loader = data_lib.GpuLoader(
-        data.train_x,
-        data.train_y,
-        data.train_r,
-        data.mean,
-        data.std,
-        cfg.batch_size,
-        device,
-        shuffle=True,
-        augment=cfg.augment,
-        drop_last=cfg.compile,  # one shape for the compiled step
-        seed=cfg.seed,
-        index=data.train_index,
-        rank=parallel.rank(),
-        world=parallel.world_size(),
+        data.train_x, labels, data.mean, data.std, cfg.batch_size, device, **order
     )
-    model = parallel.global_batch(model, loader, device)  # BatchNorm and dropout, under torchrun
-    test_eval = eval_loader(data, 'test', device)
+    test_loader = eval_loader(data, 'test', device)
     opt = make_optimizer(model, cfg, device)
     lam = torch.zeros((), device=device)  # a tensor: changing λ never recompiles
-    # every process resumes from the checkpoint of rank 0, before any of them can write another
-    resume = os.path.exists(ckpt_path)
-    history = load_checkpoint(ckpt_path, model, opt, loader, config) if resume else []
-    objective = parallel.distribute(Objective(model, cfg), device)  # DDP under torchrun
-    # compile fuses the heads' small kernels
-    step_fn = torch.compile(forward_step) if cfg.compile else forward_step
+    history = []
+    if os.path.exists(paths['checkpoint']):
+        history = load_checkpoint(paths['checkpoint'], model, opt, loader, config)
+        print(f'resumed from {paths["checkpoint"]} after epoch {len(history)}')
+    step_fn = torch.compile(forward_step) if cfg.compile else forward_step  # fuses small kernels
     results = {'config': config, 'env': env}
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         try:
-            online, seen = train_epoch(objective, opt, loader, step_fn, cfg, lam, epoch, model.taps)
-        except Diverged as e:  # every process sees the same sums, so all of them stop here
-            diverged = {'epoch': epoch, 'reason': str(e)}
-            results.update(status='diverged', diverged=diverged, history=history, final=None)
-            if main_process:
-                write_json(results_path, results)
-                print(f'diverged in epoch {epoch} ({e}); wrote {results_path}', file=sys.stderr)
+            online, seen = train_epoch(model, opt, loader, step_fn, cfg, lam, epoch)
+        except Diverged as e:
+            results |= {'status': 'diverged', 'diverged': {'epoch': epoch, 'reason': str(e)}}
+            write_json(paths['results'], results | {'history': history, 'final': None})
+            print(f'diverged in epoch {epoch} ({e}); wrote {paths["results"]}', file=sys.stderr)
             return results
         seconds = time.perf_counter() - t0
-        test = evaluate(model, test_eval, cfg)
-        complexities = {t: complexity(a, cfg.random_labels) for t, a in online['rand_acc'].items()}
-        history.append(
-            {
-                'epoch': epoch,
-                'lr': opt.param_groups[0]['lr'],
-                'lam': lam.item(),
-                **online,
-                'test_acc': test['acc'],
-                'rand_acc_test': test['rand_acc'],
-                'complexity': complexities,
-                'seconds': seconds,
-                'images_per_s': seen / seconds,
-                # --tod: self-influence and accuracy of clean and noisy samples, per epoch
-                **(tod_epoch(model, data, device)[0] if cfg.tod else {}),
-            }
-        )
+        test = evaluate(model, test_loader, loss_fn(model, cfg, cfg.lam), cfg.bf16)
+        K = cfg.random_labels
+        record = {'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), **online}
+        record |= {'test_acc': test['acc'], 'rand_acc_test': test['rand_acc']}
+        record['complexity'] = {t: complexity(a, K) for t, a in online['rand_acc'].items()}
+        record |= {'seconds': seconds, 'images_per_s': seen / seconds}
+        history.append(record)
+        rand, rand_test = online['rand_acc']['penultimate'], test['rand_acc']['penultimate']
         print(
-            f'epoch {epoch:3d}/{cfg.epochs} | loss {online["loss_class"]:.3f} '
-            f'| train {online["train_acc"]:.1%} test {test["acc"]:.1%} '
-            f'| random-label train {online["rand_acc"]["penultimate"]:.1%} '
-            f'test {test["rand_acc"]["penultimate"]:.1%} (chance {1 / cfg.random_labels:.1%}) '
-            f'| {seconds:.1f} s, {seen / seconds:,.0f} img/s',
-            flush=True,
+            f'epoch {epoch:3d}/{cfg.epochs} | loss {online["loss_class"]:.3f} | train '
+            f'{online["train_acc"]:.1%} test {test["acc"]:.1%} | random-label train {rand:.1%} '
+            f'test {rand_test:.1%} (chance {1 / K:.1%}) | {seen / seconds:,.0f} img/s'
         )
-        if main_process:
-            save_checkpoint(ckpt_path, model, opt, loader, history, config)
+        save_checkpoint(paths['checkpoint'], model, opt, loader, history, config, data.train_index)
 
-    final = final_metrics(model, data, history, cfg, device)
-    data_info = {
-        'n_train': len(data.train_y),
-        'n_heldout': len(data.heldout_y),
-        'n_test': len(data.test_y),
-        'num_classes': data.num_classes,
-        'noisy_labels': data.noisy_labels,
+    final = final_metrics(model, data, history, cfg, device, loss_fn(model, cfg, cfg.lam))
+    sizes = {
+        f'n_{split}': len(getattr(data, f'{split}_y')) for split in ('train', 'heldout', 'test')
     }
-    results.update(status='done', history=history, final=final, data=data_info)
-    if main_process:
-        write_json(results_path, results)
+    sizes |= {'num_classes': data.num_classes, 'noisy_labels': int(data.train_noisy.sum())}
+    results |= {'status': 'done', 'history': history, 'final': final, 'data': sizes}
+    write_json(paths['results'], results)
     rand = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())
-    chance = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc_test'].items())
-    print(
-        f'done | test {final["test_acc"]:.1%} | random-label train {rand} '
-        f'| test (chance check) {chance} | {results_path}'
-    )
+    print(f'done | test {final["test_acc"]:.1%} | random-label train {rand} | {paths["results"]}')
     return results
 
 
@@ -658,10 +478,7 @@ def main(argv=None):
     try:
         run(cfg)
     except data_lib.DataError as e:
-        print(f'train.py: error: {e}', file=sys.stderr)
-        sys.exit(2)
-    finally:
-        parallel.stop()
+        fail(str(e))
 
 
 if __name__ == '__main__':

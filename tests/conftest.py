@@ -1,5 +1,5 @@
 """Shared helpers: small fixtures in each dataset's own on-disk format, and an in-process training
-run."""
+run. The extensions' tests import them too (pyproject.toml puts tests/ on the path)."""
 
 import gzip
 import json
@@ -38,13 +38,19 @@ TINY = [
     '--no-augment',
     '--device',
     'cpu',
+    '--no-probe',  # the controls cost seconds a run: tests that read them pass --probe
 ]
 
 
-def run_train(out, *args):
-    """Run train.py in this process and return its results.json."""
-    train.main([*TINY, '--out', str(out), *args])
+def run_train(out, *args, main=None):
+    """Run train.py (or another trainer's main) in this process and return its results.json."""
+    (main or train.main)([*TINY, '--out', str(out), *args])
     with open(os.path.join(out, 'results.json')) as f:
+        return json.load(f)
+
+
+def read_probe(out):
+    with open(os.path.join(out, 'probe.json')) as f:
         return json.load(f)
 
 
@@ -57,11 +63,34 @@ def without_timings(results):
     return [strip(h) for h in results['history']], strip(results['final'])
 
 
-def interrupt_in_epoch_two(monkeypatch, out, *args):
-    """Run train.py until it dies after the epoch-1 checkpoint, before the epoch-2 one (a
-    KeyboardInterrupt in the second evaluation pass), as a killed run would."""
+def markdown_tables_are_whole(text):
+    """Every Markdown table in text renders as one table: a header row directly followed by its
+    delimiter row, then rows with the same number of cells, no blank line inside. Returns the
+    problems found (none: [])."""
+    problems, lines = [], text.split('\n')
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith('|'):
+            i += 1
+            continue
+        start = i
+        while i < len(lines) and lines[i].startswith('|'):
+            i += 1
+        block = lines[start:i]
+        cells = [len(row.strip().strip('|').split('|')) for row in block]
+        if len(block) < 2 or set(block[1].replace('|', '').strip()) - set('-: '):
+            problems.append(f'line {start + 1}: a table row without a delimiter row under it')
+        elif len(set(cells)) > 1:
+            problems.append(f'line {start + 1}: rows of {sorted(set(cells))} cells')
+    return problems
+
+
+def interrupt_in_epoch_two(monkeypatch, out, *args, module=train, main=None):
+    """Run a trainer (train.py, or `module` with its `main`) until it dies after the epoch-1
+    checkpoint, before the epoch-2 one (a KeyboardInterrupt in the second evaluation pass of the
+    test set), as a killed run would."""
     calls = {'n': 0}
-    real_evaluate = train.evaluate
+    real_evaluate = module.evaluate
 
     def crash_in_epoch_two(*a, **k):
         calls['n'] += 1
@@ -70,9 +99,9 @@ def interrupt_in_epoch_two(monkeypatch, out, *args):
         return real_evaluate(*a, **k)
 
     with monkeypatch.context() as m:
-        m.setattr(train, 'evaluate', crash_in_epoch_two)
+        m.setattr(module, 'evaluate', crash_in_epoch_two)
         with pytest.raises(KeyboardInterrupt):
-            run_train(out, *args)
+            run_train(out, *args, main=main)
 
 
 def write_cifar(root, name, n_train=20, n_test=10, seed=0):

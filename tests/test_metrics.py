@@ -1,17 +1,20 @@
-"""The metric on hand-worked cases, the fresh-head fit, the memorization interval on simulated
-features whose truth is known, and the leave-out memorization of Feldman & Zhang."""
+"""The metric on hand-worked cases, the fresh-head fit, and the estimator of the controls on
+simulated features whose truth is known: coverage where nothing differs, a planted difference
+found with its stated coverage, r planted in the features seen by a_train - a_fresh and not by m,
+and the smaller error of the draw-averaged m against the single-draw estimate on the same
+networks."""
 
 import math
+import statistics
 
 import torch
 
 from metrics import (
+    across_networks,
     complexity,
-    feldman_zhang,
+    controls,
+    detectable,
     fit_heads,
-    mean_and_error,
-    memorization,
-    spearman,
     t_quantile,
     wilson_interval,
 )
@@ -37,13 +40,22 @@ def test_wilson_interval():
     lo, hi = wilson_interval(0.5, 100)
     assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3  # hand-computed
     assert wilson_interval(1.0, 50)[1] == 1.0 and wilson_interval(0.0, 50)[0] == 0.0
-    wide, narrow = wilson_interval(0.6, 100), wilson_interval(0.6, 10000)
-    assert narrow[1] - narrow[0] < wide[1] - wide[0]
 
 
 def test_t_quantile_against_tables():
-    for df, exact in ((4, 2.776), (10, 2.228), (30, 2.042), (1000, 1.962)):
-        assert abs(t_quantile(df) - exact) < 0.05
+    for df, exact in ((1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228), (30, 2.042), (1000, 1.962)):
+        assert abs(t_quantile(df) - exact) < 0.005, df
+    assert 4.303 > t_quantile(2.5) > 3.182  # a Welch df between two rows
+
+
+def test_across_networks_hand_worked():
+    one = across_networks([0.02], [0.01])  # one network: its own error, normal quantile
+    assert one['n'] == 1 and abs(one['ci'][1] - 0.02 - 1.96 * 0.01) < 1e-3
+    three = across_networks([0.0, 0.01, 0.05], [0.001] * 3)  # the spread between them decides
+    sd = statistics.stdev([0.0, 0.01, 0.05])
+    assert abs(three['ci'][1] - three['mean'] - 4.303 * sd / math.sqrt(3)) < 1e-6
+    assert three['between_sd'] == sd and abs(three['within_se'] - 0.001) < 1e-12
+    assert abs(detectable(0.01) - (1.96 + 0.8416) * 0.01) < 1e-4
 
 
 def test_fresh_heads_read_what_is_in_the_features_and_converge():
@@ -74,77 +86,74 @@ def test_batched_fit_equals_one_fit_per_label_draw():
     assert torch.allclose(together, alone, atol=2 / 300)  # at most a sample or two differ
 
 
-def simulated(n, D, signal, generator):
-    """Training features that carry `signal` of the random labels (0: none), held-out and
-    initial features that carry none: m's truth is known in sign."""
-    r_train = torch.randint(2, (n,), generator=generator)
-    direction = torch.zeros(D)
-    direction[0] = 1.0
-    z_train = (
-        torch.randn(n, D, generator=generator) + signal * (2 * r_train[:, None] - 1) * direction
+# --- the estimator on simulated features ----------------------------------------------------------
+
+N, D = 200, 8  # 200 samples against 2D = 16: a regime where a head reads ~58% of any labels
+
+
+def simulated(g, extra=0, signal=0.0):
+    """One simulated network: training features with `extra` dimensions that held-out ones lack
+    (a planted geometry difference) and `signal` of their own random labels r planted along one
+    direction; untrained features that hold neither. Returns controls' three sides."""
+    r = torch.randint(2, (N,), generator=g)
+    z = torch.randn(N, D + extra, generator=g)
+    z[:, 0] += signal * (2 * r - 1)
+    held = torch.cat([torch.randn(N, D, generator=g), torch.zeros(N, extra)], 1)
+    y = torch.zeros(N, dtype=torch.long)
+    return (
+        (z, y, r),
+        (held, y, torch.randint(2, (N,), generator=g)),
+        (torch.randn(N, D + extra, generator=g), y, r),
     )
-    y = torch.zeros(n, dtype=torch.long)
-    heldout = (
-        torch.randn(n, D, generator=generator),
-        y,
-        torch.randint(2, (n,), generator=generator),
-    )
-    init = (torch.randn(n, D, generator=generator), y, r_train)
-    fresh = torch.randint(2, (16, n), generator=generator)
-    return (z_train, y, r_train), heldout, init, fresh
 
 
-def test_memorization_interval_covers_zero_when_nothing_was_memorized():
-    """Coverage of the 95% interval on 40 simulated networks that memorized nothing."""
-    g = torch.Generator().manual_seed(0)
-    covered = 0
-    for _ in range(40):
-        result = memorization(
-            *simulated(200, 8, 0.0, g)[:3], 2, 1, 'shared', simulated(200, 8, 0, g)[3]
-        )
-        lo, hi = result['memorization_ci']
-        covered += lo <= 0 <= hi
-    assert covered >= 34, covered  # 95% nominal; 34/40 is its one-sided binomial 2.5% bound
+def estimates(extra, signal, networks, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [controls(*simulated(g, extra, signal), 2, 1, 'shared', seed=i) for i in range(networks)]
 
 
-def test_memorization_interval_excludes_zero_when_the_features_hold_the_labels():
-    g = torch.Generator().manual_seed(1)
-    train, heldout, init, fresh = simulated(400, 8, 1.0, g)
-    result = memorization(train, heldout, init, 2, 1, 'shared', fresh)
-    assert result['memorization_ci'][0] > 0.1 and result['a_train'] > result['a_fresh'] + 0.1
-    assert abs(result['a_heldout'] - result['a_init']) < 0.06  # neither holds the labels
+def covered(found, key, truth):
+    return sum(f[f'{key}_ci'][0] <= truth <= f[f'{key}_ci'][1] for f in found)
 
 
-def test_feldman_zhang_on_hand_worked_models():
-    # four samples, two complementary pairs; sample 0 is right only when trained on (mem 1),
-    # sample 1 always right (0), sample 2 never (0), sample 3 right when left out (-1)
-    member = torch.tensor(
-        [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]], dtype=torch.bool
-    )
-    correct = torch.stack([torch.tensor([m[0], True, False, not m[3]]) for m in member.tolist()])
-    per_pair = feldman_zhang(correct, member)
-    assert per_pair.tolist() == [[1, 0, 0, -1], [1, 0, 0, -1]]
-    mean, error = mean_and_error(per_pair)
-    assert mean == 0.0 and error == 0.0
-    assert mean_and_error(per_pair, torch.tensor([True, False, False, False]))[0] == 1.0
+def test_intervals_cover_zero_when_nothing_differs():
+    """40 simulated networks that memorized nothing: m and a_train - a_fresh hold 0 in at least
+    34 of 40 (95% nominal; 34 is the one-sided 2.5% binomial bound)."""
+    found = estimates(extra=0, signal=0.0, networks=40, seed=0)
+    assert covered(found, 'memorization', 0.0) >= 34
+    assert covered(found, 'specific', 0.0) >= 34
+    assert abs(statistics.mean(f['specific'] for f in found)) < 0.01  # E[a_train] = E[a_fresh]
 
 
-def test_feldman_zhang_recovers_a_simulated_memorizer():
-    """Models right on every training sample and on a left-out one with probability 0.3."""
-    g = torch.Generator().manual_seed(0)
-    n, pairs = 5000, 4
-    member = []
-    for _ in range(pairs):
-        first = torch.rand(n, generator=g) < 0.5
-        member += [first, ~first]
-    member = torch.stack(member)
-    correct = member | (torch.rand(2 * pairs, n, generator=g) < 0.3)
-    mean, error = mean_and_error(feldman_zhang(correct, member))
-    assert abs(mean - 0.7) < 3 * error + 0.01 and error < 0.02
+def test_a_planted_geometry_difference_is_found_with_the_stated_coverage():
+    """Training features with 16 extra dimensions that held-out features lack: a head fits more
+    labels on them (about 6 points more here). The truth comes from 20 other networks; m's
+    interval must cover it in >= 34 of 40 networks, exclude 0 in most, and a_train - a_fresh must
+    still hold 0 (no r is planted)."""
+    truth = statistics.mean(f['memorization'] for f in estimates(16, 0.0, 20, seed=1))
+    found = estimates(extra=16, signal=0.0, networks=40, seed=2)
+    assert truth > 0.03, truth
+    assert covered(found, 'memorization', truth) >= 34
+    assert sum(f['memorization_ci'][0] > 0 for f in found) >= 36
+    assert covered(found, 'specific', 0.0) >= 34
 
 
-def test_spearman_hand_worked():
-    assert abs(spearman([1, 2, 3, 4], [10, 20, 30, 40]) - 1) < 1e-12
-    assert abs(spearman([1, 2, 3, 4], [4, 3, 2, 1]) + 1) < 1e-12
-    assert abs(spearman([1, 2, 3], [1, 1, 2]) - math.sqrt(3) / 2) < 1e-12  # ties: ranks 1.5, 1.5, 3
-    assert spearman([1, 2], [1, 2]) is None
+def test_random_labels_planted_in_the_features_light_up_a_train_minus_a_fresh_not_m():
+    """The positive control's signature: features that hold r itself. A head reads these labels
+    far better than fresh ones (a_train - a_fresh > 0); fresh labels on both sides see no
+    difference (m holds 0): m and a_train - a_fresh answer different questions."""
+    found = estimates(extra=0, signal=1.5, networks=10, seed=3)
+    assert all(f['specific_ci'][0] > 0.1 for f in found)
+    assert covered(found, 'memorization', 0.0) >= 8
+
+
+def test_the_draw_averaged_m_has_about_a_third_of_the_single_draw_error():
+    """On the same simulated networks: the stated errors, and the spread the estimates really
+    have over networks."""
+    found = estimates(extra=0, signal=0.0, networks=30, seed=4)
+    new = statistics.mean(f['memorization_se'] for f in found)
+    old = statistics.mean(f['single_draw']['se'] for f in found)
+    assert new < 0.45 * old, (new, old)
+    spread_new = statistics.stdev(f['memorization'] for f in found)
+    spread_old = statistics.stdev(f['single_draw']['m'] for f in found)
+    assert spread_new < 0.6 * spread_old, (spread_new, spread_old)

@@ -57,12 +57,12 @@ def test_output_regularizer_is_finite_when_saturated():
     assert torch.isfinite(value) and value > 100 and torch.isfinite(logits.grad).all()
 
 
-def backbone_and_head_grads(unlearn, lam=1.0, term='total'):
+def backbone_and_head_grads(unlearn, lam=1.0, term='total', memorize=False):
     torch.manual_seed(0)
     model = Net('cnn', 1, 10, random_labels=2, taps='all', image_size=8).double()
     x = torch.randn(8, 1, 8, 8, dtype=torch.float64)
     y, r = torch.randint(10, (8,)), torch.randint(2, (8,))
-    terms, _, _ = losses(model, x, y, r, unlearn, lam)
+    terms, _, _ = losses(model, x, y, r, lam, unlearn=unlearn, memorize=memorize)
     body = [p for n, p in model.named_parameters() if not n.startswith('rand_heads.')]
     heads = list(model.rand_heads.parameters())
     grads = torch.autograd.grad(terms[term], body + heads, allow_unused=True)
@@ -86,3 +86,24 @@ def test_grl_sends_the_random_label_gradient_into_the_backbone():
 def test_regularizer_term_updates_the_backbone_and_not_the_heads():
     body_zero, head_zero = backbone_and_head_grads('reg', term='unlearn')
     assert all(head_zero) and not all(body_zero)
+
+
+def test_positive_control_trains_the_backbone_on_the_random_labels():
+    """--memorize: the penultimate head reads z itself, so L_rnd reaches f (and only through it)."""
+    body_zero, head_zero = backbone_and_head_grads('none', term='rnd', memorize=True)
+    assert not all(body_zero) and not any(head_zero)
+
+
+def test_the_objective_adds_its_terms_as_written():
+    """L = L_class + Σ_taps L_rnd + λ·L_unlearn for reg; grl's λ lives in the backward pass."""
+    torch.manual_seed(0)
+    model = Net('cnn', 1, 10, random_labels=2, taps='all', image_size=8).double()
+    x, y, r = (
+        torch.randn(8, 1, 8, 8, dtype=torch.float64),
+        torch.randint(10, (8,)),
+        torch.randint(2, (8,)),
+    )
+    for unlearn, lam in (('none', 3.0), ('reg', 0.7), ('grl', 5.0)):
+        t, _, _ = losses(model, x, y, r, lam, unlearn=unlearn)
+        weight = lam if unlearn == 'reg' else 0
+        assert torch.allclose(t['total'], t['class'] + t['rnd'] + weight * t['unlearn'])

@@ -1,31 +1,25 @@
 """report.py on synthetic study folders: every section and figure with the controls beside every
-number, mean ± std over seeds, diverged and collapsed runs marked, and bad folders refused with
-one line and exit code 2."""
+number, intervals over seeds, sentences computed from the intervals, tables that render, diverged
+and collapsed runs marked, and bad or incomplete folders refused with one line and exit code 2."""
 
 import json
 import os
 
 import pytest
+from conftest import markdown_tables_are_whole
 
 import report
+import train
 
 TAPS = ['stage1', 'stage2', 'penultimate']
-BASE = {
+BASE = vars(train.build_parser().parse_args([])) | {
     'dataset': 'fake',
-    'fake_like': 'cifar10',
-    'model': 'cnn',
     'epochs': 1,
     'batch_size': 64,
     'lr': 0.1,
-    'random_labels': 2,
     'rlp_head': 'shared',
     'weight_decay': 0.0,
     'augment': False,
-    'dropout': 0.0,
-    'label_smoothing': 0.0,
-    'unlearn': 'none',
-    'lam': 1.0,
-    'memorize': False,
 }
 
 
@@ -49,7 +43,7 @@ def fake_result(seed, acc, rand, diverged=False, **config):
         'images_per_s': 100.0,
     }
     result = {
-        'config': {**BASE, 'seed': seed, **config},
+        'config': {**BASE, 'seed': seed, 'label_seed': seed, **config},
         'env': {'torch': 'x', 'torchvision': 'y', 'device': 'cpu'},
         'history': [epoch],
         'data': {'n_train': 100, 'n_test': 50, 'num_classes': 10},
@@ -66,22 +60,26 @@ def fake_result(seed, acc, rand, diverged=False, **config):
     return {**result, 'status': 'done', 'final': final}
 
 
-def fake_probe(m, se=0.01):
+def fake_probe(m, se=0.01, specific=0.0):
     tap = {
         'dim': 16,
         'samples_per_head': 100,
-        'a_train': 0.6 + m,
+        'a_train': 0.6 + m + specific,
+        'a_fresh': 0.6 + m,
         'a_heldout': 0.6,
-        'a_init': 0.61,
-        'a_fresh': 0.6,
+        'a_init': 0.6 + m + specific,
         'memorization': m,
         'memorization_ci': [m - 2 * se, m + 2 * se],
         'memorization_se': se,
+        'specific': specific,
+        'specific_se': 2 * se,
+        'specific_ci': [specific - 4 * se, specific + 4 * se],
         'online': 0.55,
         'steps': 50,
         'converged': True,
     }
-    return {'status': 'done', 'n': 100, 'draws': 16, 'taps': {t: dict(tap) for t in TAPS}}
+    taps = {t: dict(tap) for t in TAPS}
+    return {'status': 'done', 'n': 100, 'draws': 16, 'commit': 'abc', 'taps': taps}
 
 
 def write(folder, run, seed, result, probe=None):
@@ -95,14 +93,15 @@ def write(folder, run, seed, result, probe=None):
 
 def study(folder, seeds=(0, 1)):
     for seed, acc in zip(seeds, (0.80, 0.90), strict=False):
-        write(folder, 'none', seed, fake_result(seed, acc, 0.7), fake_probe(0.0))
+        d = 0.005 * (2 * seed - 1)  # the networks differ a little
+        write(folder, 'none', seed, fake_result(seed, acc, 0.7), fake_probe(d))
         for run, flag in (('wd', {'weight_decay': 5e-4}), ('dropout', {'dropout': 0.3})):
-            write(folder, run, seed, fake_result(seed, acc, 0.7, **flag), fake_probe(0.001))
-        write(folder, 'all', seed, fake_result(seed, acc, 0.7, augment=True), fake_probe(0.0))
+            write(folder, run, seed, fake_result(seed, acc, 0.7, **flag), fake_probe(0.001 + d))
+        write(folder, 'all', seed, fake_result(seed, acc, 0.7, augment=True), fake_probe(d))
         memorize = fake_result(seed, acc, 0.95, memorize=True)
-        write(folder, 'memorize', seed, memorize, fake_probe(0.3))
+        write(folder, 'memorize', seed, memorize, fake_probe(d, specific=0.3 + d))
         grl = fake_result(seed, acc, 0.45, unlearn='grl')
-        write(folder, 'grl-1', seed, grl, fake_probe(0.08))
+        write(folder, 'grl-1', seed, grl, fake_probe(d, specific=0.08 + d))
         reg = fake_result(seed, acc, 0.5, diverged=True, unlearn='reg', lam=1000.0)
         write(folder, 'reg-1000', seed, reg, {'status': 'diverged'})
         reg = fake_result(seed, 0.1, 0.5, unlearn='reg', lam=100.0)  # collapsed
@@ -123,13 +122,15 @@ def test_report_has_every_study_with_controls_seeds_and_divergence(tmp_path):
     ):
         assert heading in text
     assert text.count('**What it shows.**') == 6  # every section ends with its sentence
-    assert 'a_heldout' in text and 'a_init' in text and 'm [95%]' in text
+    assert 'a_fresh' in text and 'a_heldout' in text and 'a_init' in text and 'm [95%]' in text
     assert '85.0 ± 7.1 (n=2)' in text  # test accuracy, mean ± std over the two seeds
-    assert '**diverged** in epoch 1 (2/2 seeds)' in text and 'seeds [0, 1] (n=2)' in text
+    assert '**diverged** in epoch 1 (2/2 seeds)' in text and 'seeds [0, 1] (n=2' in text
     assert '**collapsed**' in text  # class accuracy at chance is not "done"
-    assert 'm holds 0 for 4 of 4 regularizer settings' in text
-    assert 'the instrument reads memorization where there is some' in text
-    assert 'wrote r into the features' in text  # grl-1: online head low, m above 0
+    assert 'm holds 0 for 4 of 4 settings' in text
+    assert 'm lies within [' in text and '2 networks, t interval' in text  # bounds, not "zero"
+    assert 'r is in the features, and a fresh head finds it' in text  # the positive control
+    assert 'wrote r into the features' in text  # grl-1: online head low, a_train - a_fresh > 0
+    assert markdown_tables_are_whole(text) == []
     for figure in ('training.png', 'regularizers.png', 'depth.png', 'unlearning-grl.png'):
         assert (tmp_path / figure).stat().st_size > 10_000 and f'({figure})' in text
 
@@ -137,7 +138,7 @@ def test_report_has_every_study_with_controls_seeds_and_divergence(tmp_path):
 def test_seeds_option_keeps_only_those_seeds(tmp_path):
     study(tmp_path)
     report.report(str(tmp_path), seeds=[1])
-    assert 'seeds [1] (n=1)' in (tmp_path / 'report.md').read_text()
+    assert 'seeds [1] (n=1' in (tmp_path / 'report.md').read_text()
 
 
 def assert_one_line_exit_2(argv, capsys):
@@ -155,14 +156,39 @@ def test_bad_folders_are_one_line_and_exit_2(tmp_path, capsys):
     study(tmp_path / 'study')
     run_folder = tmp_path / 'study' / 'none' / 'seed0'
     assert 'one run' in assert_one_line_exit_2([str(run_folder)], capsys)
-    write(tmp_path / 'no-none', 'wd', 0, fake_result(0, 0.8, 0.7, weight_decay=5e-4))
+    wd = fake_result(0, 0.8, 0.7, weight_decay=5e-4)
+    write(tmp_path / 'no-none', 'wd', 0, wd, fake_probe(0.0))
     assert '"none"' in assert_one_line_exit_2([str(tmp_path / 'no-none')], capsys)
     write(tmp_path / 'bad-none', 'none', 0, fake_result(0, 0.8, 0.7, diverged=True))
     assert 'diverged' in assert_one_line_exit_2([str(tmp_path / 'bad-none')], capsys)
 
 
 def test_a_folder_mixing_configurations_is_refused_naming_the_option(tmp_path, capsys):
-    write(tmp_path, 'none', 0, fake_result(0, 0.8, 0.7))
-    write(tmp_path, 'reg-1', 0, fake_result(0, 0.8, 0.7, unlearn='reg', epochs=12))
+    write(tmp_path, 'none', 0, fake_result(0, 0.8, 0.7), fake_probe(0.0))
+    reg = fake_result(0, 0.8, 0.7, unlearn='reg', epochs=12)
+    write(tmp_path, 'reg-1', 0, reg, fake_probe(0.0))
     err = assert_one_line_exit_2([str(tmp_path)], capsys)
     assert '--epochs' in err and '1 vs 12' in err
+
+
+def test_incomplete_runs_are_refused_not_filled_in(tmp_path, capsys):
+    """A run written by an older train.py (an option missing from its config) and a finished
+    run without its controls make the report stop with one line, naming the run."""
+    study(tmp_path / 'old')
+    path = tmp_path / 'old' / 'wd' / 'seed1' / 'results.json'
+    result = json.loads(path.read_text())
+    del result['config']['probe']
+    path.write_text(json.dumps(result))
+    assert '--probe' in assert_one_line_exit_2([str(tmp_path / 'old')], capsys)
+    study(tmp_path / 'unprobed')
+    os.remove(tmp_path / 'unprobed' / 'dropout' / 'seed0' / 'probe.json')
+    err = assert_one_line_exit_2([str(tmp_path / 'unprobed')], capsys)
+    assert 'dropout' in err and 'probe.json' in err
+
+
+def test_a_table_with_a_blank_line_inside_is_caught():
+    """The check the reports' tests use: it must fail on what validate.py once wrote."""
+    good = report.table(['a', 'b'], [[1, 2], [3, 4]])
+    assert markdown_tables_are_whole(good) == []
+    assert markdown_tables_are_whole(good.replace('\n', '\n\n')) != []
+    assert markdown_tables_are_whole('| a | b |\n| 1 | 2 |') != []  # no delimiter row

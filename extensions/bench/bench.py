@@ -1,4 +1,4 @@
-"""Training throughput, side by side in one process: python bench.py [--model wrn16_4 --batch-size 512]
+"""Training throughput, side by side in one process: python -m extensions.bench.bench [--model ...]
 
 Compares, on CIFAR-shaped synthetic data (or Fashion-MNIST-shaped on the CPU, at small sizes):
   conventional  torchvision-style dataset, PIL transforms on CPU workers, a DataLoader
@@ -8,7 +8,7 @@ with and without the random-label heads at all taps plus the `reg` term, fp32 ag
 bf16 + channels_last, and eager against torch.compile. Every row runs the same training step
 (train.forward_step, SGD) after an untimed warm-up, timed with the device synchronized; the table
 gives images/s and ratios.
-"""  # noqa: E501 (the first line is the --help description; kept whole)
+"""
 
 import argparse
 import time
@@ -70,23 +70,14 @@ def conventional_batches(d, batch_size, device, workers):
 
 
 def our_batches(d, batch_size, device, channels_last=True):
+    order = {'shuffle': True, 'augment': True, 'drop_last': True}
     loader = data_lib.GpuLoader(
-        d.train_x,
-        d.train_y,
-        d.train_r,
-        d.mean,
-        d.std,
-        batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
+        d.train_x, (d.train_y, d.train_r), d.mean, d.std, batch_size, device, **order
     )
     if not channels_last:
         loader.memory_format = torch.contiguous_format
     while True:
-        for x, y, r, _index in loader:
-            yield x, y, r
+        yield from loader
 
 
 def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_last, compile_):
@@ -118,10 +109,10 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
     lam = torch.ones((), device=device)
     if heads:
         step = train.forward_step
-        model = train.Objective(model, cfg)  # what forward_step calls: the network and its losses
     else:  # the same network with no random-label heads and no unlearning term: class loss only
 
-        def step(model, x, y, r, cfg, lam):
+        def step(model, batch, lam, cfg):
+            x, y, _ = batch
             with autocast(x.device, cfg.bf16):
                 loss = torch.nn.functional.cross_entropy(model(x).logits.float(), y)
             return loss, loss.detach()
@@ -131,8 +122,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
         if i == warmup:
             sync(device)
             t0 = time.perf_counter()
-        x, y, r = next(batches)
-        loss, _ = step(model, x, y, r, cfg, lam)
+        loss, _ = step(model, next(batches), lam, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,25 +1,26 @@
 """Several GPUs: one run over several processes, and several runs over one machine's GPUs.
 
-One run, N processes (`torchrun --nproc_per_node N train.py ...`, DistributedDataParallel). It
-computes what one process computes with the same global batch B = `--batch-size`, up to the order
-of floating-point sums; each process takes a shard of about B/N samples of every batch:
-  data       every process holds the whole training set and draws each global batch's order and
-             augmentation from the same seeded generators, then keeps its shard (data.GpuLoader).
-             The issue asked for a shard of the data per process; a fixed shard cannot serve the
-             global order without exchanging images every step, so we replicate, at the cost of the
-             whole uint8 training set on every GPU (147 MiB for CIFAR, 45 MiB for Fashion-MNIST).
+One run, N processes (train_ddp.py under torchrun, DistributedDataParallel). It computes what one
+process computes with the same global batch B = `--batch-size`, up to the order of floating-point
+sums; each process takes a shard of about B/N samples of every batch:
+  data       every process holds the whole training set, makes each global batch (order and
+             augmentation) from the same seeded generators exactly as one process does, and keeps
+             its shard (ShardedLoader). A fixed shard of the data per process could not serve the
+             global order without exchanging images every step, so the uint8 training set sits on
+             every GPU (147 MiB for CIFAR, 45 MiB for Fashion-MNIST).
   BatchNorm  statistics of the global batch: torch's SyncBatchNorm on GPUs; on the CPU, where
              SyncBatchNorm refuses to run, GlobalBatchNorm (two all-reduces of C numbers a layer).
   dropout    the mask one process would draw for the global batch, sliced (GlobalBatchDropout).
   gradients  each process weighs its loss by its share of the global batch, and DDP averages.
-  metrics    sums added over processes (all_reduce_sum, gather).
+  metrics    every process evaluates the whole sets itself, so all hold the same numbers; the
+             online statistics of each step are summed over the processes.
   labels     random labels come from seeded CPU generators (data.py): the same in every process.
 Only rank 0 prints and writes results.json and checkpoint.pt; every process resumes from that
 checkpoint, and so can a run with another number of processes (world size is no part of a run).
 
-Several runs, one GPU each (`make -j N`): a run not under torchrun takes the first GPU whose lock
-file no other process holds (claim_gpu) and keeps it until it exits; the kernel drops the lock
-when the process ends, even when it is killed.
+Several runs, one GPU each (`make -j N`, claim_gpu.py): a run takes the first GPU whose lock file
+no other process holds and keeps it until it exits; the kernel drops the lock when the process
+ends, even when it is killed.
 """
 
 import fcntl
@@ -72,13 +73,36 @@ def all_reduce_sum(t):
     return t
 
 
-def gather(obj):
-    """[obj of rank 0, obj of rank 1, ...], pickled: for small things (an evaluation's hits)."""
-    if not dist.is_initialized():
-        return [obj]
-    out = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
+def shard(n, rank, world):
+    """The contiguous part of a global batch of n samples that process `rank` of `world` takes:
+    sizes differ by at most one."""
+    return slice(n * rank // world, n * (rank + 1) // world)
+
+
+class ShardedLoader:
+    """This process's shard of every global batch of a data.GpuLoader. The loader makes the whole
+    global batch (its order and augmentation drawn as one process draws them), so the shards of
+    all processes together are exactly one process's batch, whatever the world size. batch_len
+    and part: which global batch the last shard came from (GlobalBatchDropout reads them)."""
+
+    def __init__(self, loader, rank, world):
+        self.loader, self.rank, self.world = loader, rank, world
+        self.batch_size = loader.batch_size
+        self.batch_len, self.part = 0, slice(0, 0)
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.batch_len, self.part = len(batch[0]), shard(len(batch[0]), self.rank, self.world)
+            yield tuple(t[self.part] for t in batch)
+
+    def state_dict(self):
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state):
+        self.loader.load_state_dict(state)
 
 
 class SumOverProcesses(torch.autograd.Function):
@@ -128,7 +152,7 @@ class GlobalBatchDropout(nn.Module):
     """Dropout with the mask one process draws for the whole global batch, of which this process
     keeps its shard's rows. Every process draws the same mask from the same seeded generator (the
     default one, as nn.Dropout), so the generators stay in step and the checkpoint of rank 0
-    holds every process's state. loader: the training data.GpuLoader (global batch_len, part)."""
+    holds every process's state. loader: the ShardedLoader (global batch_len, part)."""
 
     def __init__(self, p, loader):
         super().__init__()

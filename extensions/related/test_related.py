@@ -1,22 +1,48 @@
 """The related systems against independent references: the robust log loss's symmetry, the
 confusion loss's zero gradient at a uniform head, LIMIT's replaced gradient, turn-over dropout's
-masks; and each flag end to end, resumed to the same numbers."""
+masks; each flag end to end, resumed to the same numbers; and, without any of them, the same
+results.json and probe.json as train.py (the two loops cannot drift apart)."""
 
 import functools
+import json
 import math
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import TINY, interrupt_in_epoch_two, run_train, without_timings
 
-import classloss
 import data
 import train
-from model import Net
-from regularizer import confusion_loss, losses
-from tod import TurnOverDropout
+from extensions.related import classloss, train_related
+from extensions.related.tod import TurnOverDropout
+from extensions.related.train_related import confusion_loss
+
+OPTIONS = {'unlearn': 'none', 'unlearn_taps': 'penultimate', 'memorize': False, 'tod': False}
+OPTIONS |= {
+    'loss': 'ce',
+    'rll_alpha': 0.1,
+    'limit': False,
+    'limit_beta': 1.0,
+    'label_smoothing': 0.0,
+}
+
+
+def related_model(limit=False, tod=False):
+    """train.py's network in float64 with the systems' parts, as train_related builds it."""
+    cfg = train.build_parser().parse_args(['--model', 'cnn', '--random-labels', '2'])
+    cfg = SimpleNamespace(**vars(cfg) | {'limit': limit, 'tod': tod})
+    fake = SimpleNamespace(train_x=torch.zeros(2, 1, 8, 8, dtype=torch.uint8), num_classes=10,
+                           train_y=torch.zeros(2), heldout_y=torch.zeros(6))  # fmt: skip
+    torch.manual_seed(0)
+    return train_related.build_model(cfg, fake, torch.device('cpu')).double()
+
+
+def related_losses(model, x, y, r, **options):
+    cfg = SimpleNamespace(**OPTIONS | options)
+    return train_related.related_losses(model, x, y, r, None, options.get('lam', 1.0), cfg)
 
 
 def rll_by_hand(logits, y, alpha):
@@ -56,25 +82,23 @@ def test_confusion_gradient_is_zero_at_a_uniform_head_and_not_elsewhere():
 
 
 def test_confusion_term_moves_the_backbone_not_the_heads_and_vanishes_at_a_uniform_head():
-    torch.manual_seed(0)
-    model = Net('cnn', 1, 10, random_labels=2, image_size=8).double()
+    model = related_model()
     x = torch.randn(8, 1, 8, 8, dtype=torch.float64)
     y, r = torch.randint(10, (8,)), torch.randint(2, (8,))
     body = [p for n, p in model.named_parameters() if not n.startswith('rand_heads.')]
     heads = list(model.rand_heads.parameters())
-    terms, _, _ = losses(model, x, y, r, 'confusion', 1.0)
+    terms, _, _ = related_losses(model, x, y, r, unlearn='confusion')
     grads = torch.autograd.grad(terms['unlearn'], body + heads, allow_unused=True)
     assert all(g is None or not g.any() for g in grads[len(body) :])
     assert any(g is not None and g.any() for g in grads[: len(body)])
     torch.nn.init.zeros_(model.rand_heads['penultimate'].linear.weight)  # a uniform head
-    terms, _, _ = losses(model, x, y, r, 'confusion', 1.0)
+    terms, _, _ = related_losses(model, x, y, r, unlearn='confusion')
     grads = torch.autograd.grad(terms['unlearn'], body, allow_unused=True)
     assert all(g is None or g.abs().max() < 1e-12 for g in grads)
 
 
 def test_limit_hands_the_classifier_the_predicted_gradient_not_the_true_one():
-    torch.manual_seed(0)
-    model = Net('cnn', 1, 10, image_size=8, limit=True).double()
+    model = related_model(limit=True)
     x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
     y, r = torch.randint(10, (6,)), torch.randint(2, (6,))
     seen = {}
@@ -84,7 +108,7 @@ def test_limit_hands_the_classifier_the_predicted_gradient_not_the_true_one():
         a.register_hook(lambda grad: seen.setdefault('g', []).append(grad))
 
     model.fc.register_forward_hook(keep)
-    terms, _, _ = losses(model, x, y, r, limit=True, limit_beta=0.5)
+    terms, _, _ = related_losses(model, x, y, r, limit=True, limit_beta=0.5)
     terms['total'].backward()
     a = seen['a'].detach()
     (grad_a,) = seen['g']
@@ -162,24 +186,28 @@ def test_flag_runs_end_to_end_and_resumes_to_the_same_numbers(
     """Two epochs, shuffled and augmented; under --tod every index keeps its mask throughout."""
     args = [*SMALL, '--augment', *FLAGS[name]]
     seen, steps = spy_on_masks(monkeypatch)
-    whole = run_train(tmp_path / 'whole', *args)
+    main = train_related.main
+    whole = run_train(tmp_path / 'whole', *args, main=main)
     assert whole['status'] == 'done' and whole['config'][FLAGS[name][0][2:].replace('-', '_')]
-    interrupt_in_epoch_two(monkeypatch, tmp_path / 'resumed', *args)
-    assert without_timings(run_train(tmp_path / 'resumed', *args)) == without_timings(whole)
+    interrupt_in_epoch_two(
+        monkeypatch, tmp_path / 'resumed', *args, module=train_related, main=main
+    )
+    resumed = run_train(tmp_path / 'resumed', *args, main=main)
+    assert without_timings(resumed) == without_timings(whole)
     final = whole['final']
     assert final['train_acc_clean'] is not None and final['train_acc_noisy'] is not None
     if name == 'tod':
         assert len(seen) == 128 and len(steps) >= 2 * 2  # both epochs, every sample
-        cfg = train.parse_args([*TINY, *args, '--out', str(tmp_path / 'whole')])
+        cfg = train_related.parse_args([*TINY, *args, '--out', str(tmp_path / 'whole')])
         assert set(seen) == set(train.load_data(cfg).train_index.tolist())  # dataset indices
-        per_sample = torch.load(tmp_path / 'whole' / 'self_influence.pt')
+        per_sample = torch.load(tmp_path / 'whole' / 'self_influence.pt', weights_only=True)
         assert len(per_sample['self_influence']) == 128 and per_sample['noisy'].any()
         assert set(final['self_influence']) == {'clean', 'noisy'}
         assert all(math.isfinite(v) for v in final['self_influence'].values())
         assert {'hard', 'easy'} <= set(final['test_influence'])
         assert set(whole['history'][0]['self_influence']) == {'clean', 'noisy'}
     else:
-        assert final['self_influence'] is None
+        assert 'self_influence' not in final
         assert not os.path.exists(tmp_path / 'whole' / 'self_influence.pt')
 
 
@@ -196,7 +224,24 @@ BAD = {
 @pytest.mark.parametrize('name', BAD)
 def test_bad_related_flag_is_one_line_and_exit_2(name, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        train.main([*TINY, '--out', str(tmp_path), *BAD[name]])
+        train_related.main([*TINY, '--out', str(tmp_path), *BAD[name]])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count('\n') == 1 and 'Traceback' not in err, err
     assert BAD[name][0] in err or BAD[name][-2] in err, err
+
+
+def test_without_a_related_option_it_writes_what_train_py_writes(tmp_path, fake_once):
+    """The drift guard: train_related's loop is a copy of train.py's with the systems' lines
+    added. With none of them, results.json (timings and the added options aside) and probe.json
+    (its commit aside) must be train.py's, number for number."""
+    args = ['--epochs', '2', '--augment', '--dropout', '0.2', '--taps', 'all', '--unlearn', 'reg']
+    args += ['--subset', '256', '--rlp-head', 'shared', '--probe']
+    plain = run_train(tmp_path / 'train', *args)
+    related = run_train(tmp_path / 'related', *args, main=train_related.main)
+    assert without_timings(related) == without_timings(plain)
+    added = {'loss', 'rll_alpha', 'limit', 'limit_beta', 'tod'}
+    assert {k: v for k, v in related['config'].items() if k not in added | {'out'}} == {
+        k: v for k, v in plain['config'].items() if k != 'out'
+    }
+    probes = [json.loads((tmp_path / d / 'probe.json').read_text()) for d in ('train', 'related')]
+    assert probes[0] | {'commit': ''} == probes[1] | {'commit': ''}

@@ -1,10 +1,11 @@
-"""The related systems under label noise, side by side: python noise_report.py results/noise
+"""The related systems under label noise, side by side: python -m extensions.related.noise_report
 
 Reads DIR/<run>/seed<N>/results.json, probe.json and self_influence.pt as `make noise` writes them
 and writes DIR/report.md with one table, one figure (noise.png) and a second small table:
   the table:  per run, test accuracy, training accuracy on the clean and on the noisy samples (how
               much label noise was memorized), the random-label memorization estimate m with its
-              95% interval and controls (probe.py), and turn-over dropout self-influence;
+              95% interval and controls (probe.json), a_train - a_fresh (how much of r itself is
+              in the features), and turn-over dropout self-influence;
   sections:   one per related system (Patel & Sastry 2021; Harutyunyan et al. 2020; Kobayashi et al.
               2020 with Liu, Lin & Jaggi 2021; Alvi et al. 2018) and the seed papers' unlearning,
               each closing with one sentence, written from the numbers, on whether the paper's
@@ -12,14 +13,11 @@ and writes DIR/report.md with one table, one figure (noise.png) and a second sma
   table 2:    cross-entropy and the robust log loss on clean and on fully random class labels.
 Runs are named <system>[-<value>] (ce, rll-α, limit-β, reg-λ, grl-λ, confusion-λ, tod), and
 p0-<run> / p1-<run> for clean / fully random labels. Numbers are from the last epoch; with several
-seeds, mean ± std (n). A difference between two accuracies counts only where it exceeds the 95%
-binomial noise of the test set (one seed: seed-to-seed spread is not in it).
-
-Its own module, not a section of report.py: the study has other runs (no `none` baseline), its own
-table and claims, and report.py's sections are being rewritten in parallel.
+seeds, mean ± std (n), and m and a_train - a_fresh get a t interval over the seeds
+(metrics.across_networks). A difference between two accuracies counts only where it exceeds the
+95% binomial noise of the test set (one seed: seed-to-seed spread is not in it).
 """
 
-import argparse
 import glob
 import json
 import math
@@ -32,7 +30,10 @@ matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from metrics import spearman  # noqa: E402
+import train  # noqa: E402
+from extensions.validation.leaveout import spearman  # noqa: E402
+from metrics import across_networks  # noqa: E402
+from report import prose, table  # noqa: E402
 
 SYSTEMS = {  # run-name prefix: its name in the tables
     'ce': 'cross-entropy',
@@ -45,6 +46,8 @@ SYSTEMS = {  # run-name prefix: its name in the tables
 }
 ORDER = list(SYSTEMS)
 Z95 = 1.96
+TAP = 'penultimate'
+UNLEARNING = ('reg', 'grl', 'confusion')  # systems that train f against the random labels
 
 
 def load_runs(folder):
@@ -59,7 +62,9 @@ def load_runs(folder):
             with open(os.path.join(run_dir, 'probe.json')) as f:
                 result['probe'] = json.load(f)
         if os.path.exists(os.path.join(run_dir, 'self_influence.pt')):
-            result['tod'] = torch.load(os.path.join(run_dir, 'self_influence.pt'))
+            result['tod'] = torch.load(
+                os.path.join(run_dir, 'self_influence.pt'), weights_only=True
+            )
         runs.setdefault(path.split(os.sep)[-3], []).append(result)
     return runs
 
@@ -143,38 +148,51 @@ def beyond_noise(a, b, n):
     return abs(a - b) > Z95 * se
 
 
-def m_cell(seeds):
-    ms = values(seeds, tap('memorization'))
-    if len(ms) == 1:
-        lo, hi = values(seeds, tap('memorization_ci'))[0]
-        return f'{100 * ms[0]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
-    return num([100 * m for m in ms], digits=1)
+def estimate(seeds, key):
+    """m ('memorization') or 'specific' (a_train - a_fresh) at the penultimate tap over the
+    finished seeds, with a t interval over them (metrics.across_networks); None if unprobed."""
+    rows = [t for t in values(seeds, lambda r: r.get('probe', {}).get('taps', {}).get(TAP))]
+    if not rows:
+        return None
+    return across_networks([t[key] for t in rows], [t[f'{key}_se'] for t in rows])
+
+
+def span(e):
+    if e is None:
+        return '—'
+    lo, hi = e['ci']
+    return f'{100 * e["mean"]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
 
 
 def main_table(runs, names):
-    rows = [
-        '| run | test acc | train acc, clean | train acc, noisy | m [95% interval] (points) '
-        '| a_train / a_heldout / a_init | online head | self-influence clean / noisy | status |',
-        '|---|---|---|---|---|---|---|---|---|',
-    ]
+    header = ['run', 'test acc', 'train acc, clean', 'train acc, noisy', 'm [95%] (points)']
+    header += ['a_train − a_fresh [95%]', 'a_train / a_fresh / a_heldout / a_init', 'online head']
+    header += ['self-influence clean / noisy', 'status']
+    rows = []
     for name in names:
         seeds = runs[name]
-        controls = ' / '.join(
-            pct(values(seeds, tap(k))) for k in ('a_train', 'a_heldout', 'a_init')
-        )
+        accuracies = ('a_train', 'a_fresh', 'a_heldout', 'a_init')
+        controls = ' / '.join(pct(values(seeds, tap(k))) for k in accuracies)
         influence = '—'
         if split_name(name)[0] == 'tod':
             influence = ' / '.join(
                 num(values(seeds, final('self_influence', k))) for k in ('clean', 'noisy')
             )
         rows.append(
-            f'| {label(name)} | {pct(values(seeds, final("test_acc")))} '
-            f'| {pct(values(seeds, final("train_acc_clean")))} '
-            f'| {pct(values(seeds, final("train_acc_noisy")))} | {m_cell(seeds)} | {controls} '
-            f'| {pct(values(seeds, final("rand_acc", "penultimate")))} | {influence} '
-            f'| {status(seeds)} |'
+            [
+                label(name),
+                pct(values(seeds, final('test_acc'))),
+                pct(values(seeds, final('train_acc_clean'))),
+                pct(values(seeds, final('train_acc_noisy'))),
+                span(estimate(seeds, 'memorization')),
+                span(estimate(seeds, 'specific')),
+                controls,
+                pct(values(seeds, final('rand_acc', TAP))),
+                influence,
+                status(seeds),
+            ]
         )
-    return '\n'.join(rows)
+    return table(header, rows)
 
 
 def figure(runs, names, folder):
@@ -195,19 +213,25 @@ def figure(runs, names, folder):
     bars.set(ylabel='class accuracy (%)', title='accuracy on the (noisy) labels', ylim=(0, 118))
     bars.legend(fontsize=8, loc='upper center', ncol=3)
     for i, n in enumerate(names):
-        ms = values(runs[n], tap('memorization'))
-        cis = values(runs[n], tap('memorization_ci'))
-        if not ms:
-            continue
-        lo, hi = mean([c[0] for c in cis]), mean([c[1] for c in cis])
-        m = mean(ms)
-        mem.errorbar(i, 100 * m, yerr=[[100 * (m - lo)], [100 * (hi - m)]], fmt='o', capsize=3)
+        for offset, key, color in ((-0.15, 'memorization', 'C0'), (0.15, 'specific', 'C3')):
+            e = estimate(runs[n], key)
+            if e is None:
+                continue
+            yerr = [[100 * (e['mean'] - e['ci'][0])], [100 * (e['ci'][1] - e['mean'])]]
+            label = 'm = a_fresh − a_heldout' if key == 'memorization' else 'a_train − a_fresh'
+            mem.errorbar(
+                i + offset,
+                100 * e['mean'],
+                yerr=yerr,
+                fmt='o',
+                capsize=3,
+                color=color,
+                label=label if i == 0 else None,
+            )
     mem.axhline(0, color='gray', lw=0.8)
     mem.set_xticks(list(x), names, rotation=60, ha='right', fontsize=8)
-    mem.set(
-        ylabel='m = a_train − a_heldout (points, 95%)',
-        title='random-label memorization (fresh probe, penultimate)',
-    )
+    mem.set(ylabel='points (95% interval)', title='fresh heads, penultimate')
+    mem.legend(fontsize=8)
     tod_runs = [n for n in names if split_name(n)[0] == 'tod' and done(runs[n])]
     if tod_runs:
         history = done(runs[tod_runs[0]])[0]['history']
@@ -268,20 +292,15 @@ def better_than_ce_sentence(runs, names, kinds, n_test, claim, source):
 
 def rll_section(runs, names, n_test, classes):
     chance = 1 / classes
-    rows = [
-        '| class labels | loss | train acc (on the given labels) | test acc | status |',
-        '|---|---|---|---|---|',
-    ]
+    rows = []
     label_runs = sorted(
         (n for n in runs if n[:3] in ('p0-', 'p1-')), key=lambda n: (n[:2], n[3:] != 'ce', n)
     )
     for name in label_runs:
         seeds = runs[name]
         what = 'clean' if name.startswith('p0-') else 'fully random (label noise 1)'
-        rows.append(
-            f'| {what} | {label(name[3:])} | {pct(values(seeds, final("train_acc")))} '
-            f'| {pct(values(seeds, final("test_acc")))} | {status(seeds)} |'
-        )
+        fitted, test = pct(values(seeds, final('train_acc'))), pct(values(seeds, final('test_acc')))
+        rows.append([what, label(name[3:]), fitted, test, status(seeds)])
     ce_random = first(runs, 'p1-ce', final('train_acc'))
     rll_random = [(n, first(runs, n, final('train_acc'))) for n in label_runs if n[:7] == 'p1-rll-']
     ce_clean = first(runs, 'p0-ce', final('test_acc'))
@@ -305,9 +324,10 @@ def rll_section(runs, names, n_test, classes):
             f"cross-entropy's {100 * ce_clean:.1f}%: "
             + ('it learns, but worse beyond the test noise' if worse else 'held, it still learns')
         )
-    table = '\n'.join(rows)
+    header = ['class labels', 'loss', 'train acc (on the given labels)', 'test acc', 'status']
+    rll_table = table(header, rows)
     if not sentences:
-        return table, 'The RLL claim was not tested here (no p0-/p1- runs).'
+        return rll_table, 'The RLL claim was not tested here (no p0-/p1- runs).'
     noisy = better_than_ce_sentence(
         runs,
         names,
@@ -316,7 +336,7 @@ def rll_section(runs, names, n_test, classes):
         'a symmetric loss resists label noise',
         'Patel & Sastry 2021, under label noise 0.4',
     )
-    return table, f'**Claim (Patel & Sastry 2021):** {"; ".join(sentences)}. {noisy}'
+    return rll_table, f'**Claim (Patel & Sastry 2021):** {"; ".join(sentences)}. {noisy}'
 
 
 def group_mean_se(x):
@@ -406,66 +426,57 @@ def tod_section(runs, names):
 
 
 def confusion_section(runs, names, n_probe, K):
-    """Confusion against reg and grl: online head at chance (not below) and a fresh probe that
-    reads no more than after plain cross-entropy."""
+    """Confusion against reg and grl: the online head at chance (not below), and no more of r in
+    the features than of labels nobody used (a_train - a_fresh holds 0)."""
     chance = 1 / K
     half = Z95 * math.sqrt(chance * (1 - chance) / max(1, n_probe))  # binomial noise at chance
-    ce_probe = first(runs, 'ce', tap('a_train'))
-    rows = [
-        (n, first(runs, n, final('rand_acc', 'penultimate')), first(runs, n, tap('a_train')))
-        for n in names
-        if split_name(n)[0] in ('confusion', 'reg', 'grl')
-    ]
-    rows = [(n, online, probe_a) for n, online, probe_a in rows if online is not None]
+    rows = []
+    for n in names:
+        online = first(runs, n, final('rand_acc', TAP))
+        if split_name(n)[0] in UNLEARNING and online is not None:
+            rows.append((n, online, estimate(runs[n], 'specific')))
     conf = [r for r in rows if split_name(r[0])[0] == 'confusion']
     if not conf:
         return 'No finished confusion run: the claim was not tested here.'
     below = [r for r in rows if split_name(r[0])[0] != 'confusion' and r[1] < chance - half]
 
-    def ok(online, probe_a):
-        no_more = probe_a is None or ce_probe is None or probe_a <= ce_probe + half
-        return abs(online - chance) <= half and no_more
+    def ok(online, specific):
+        return abs(online - chance) <= half and (specific is None or specific['ci'][0] <= 0)
 
-    held = [label(n) for n, o, p in conf if ok(o, p)]
+    held = [label(n) for n, o, e in conf if ok(o, e)]
     verdict = f'held for {", ".join(held)}' if held else 'did not hold'
-    text = ', '.join(
-        f'{label(n)}: online {100 * o:.1f}%, probe {100 * p:.1f}%' if p is not None else ''
-        for n, o, p in conf
+    text = '; '.join(
+        f'{label(n)}: online {100 * o:.1f}%, a_train − a_fresh {span(e)}' for n, o, e in conf
     )
     return (
         f'**Claim (Alvi et al. 2018: confusion leaves the head at chance without making it '
-        f'confidently wrong, and a fresh probe reads no more than after cross-entropy) {verdict}** '
-        f'here ({text}; chance {100 * chance:.0f}% ± {100 * half:.1f}; cross-entropy probe '
-        f'{100 * (ce_probe if ce_probe is not None else math.nan):.1f}%); for comparison '
-        f'{len(below)} of the reg/grl runs pushed the online head below chance.'
+        f'confidently wrong, and writes no random labels into the features) {verdict}** here '
+        f'({text}; chance {100 * chance:.0f}% ± {100 * half:.1f}); for comparison {len(below)} of '
+        'the reg/grl runs pushed the online head below chance.'
     )
 
 
 def m_sentence(runs, names):
+    """Does the random-label estimate follow the label noise each system memorized? Over the runs
+    that do not train f against the random labels (unlearning writes r into the features)."""
+    plain = [n for n in names if split_name(n)[0] not in UNLEARNING]
     pairs = [
-        (first(runs, n, final('train_acc_noisy')), first(runs, n, tap('memorization')))
-        for n in names
+        (first(runs, n, final('train_acc_noisy')), estimate(runs[n], 'memorization')) for n in plain
     ]
-    pairs = [(a, m) for a, m in pairs if a is not None and m is not None]
-    ce = runs.get('ce')
-    ci = values(ce, tap('memorization_ci')) if ce else []
+    pairs = [(a, m['mean']) for a, m in pairs if a is not None and m is not None]
     rho = spearman([a for a, _ in pairs], [m for _, m in pairs])
-    ce_words = 'no CE probe'
-    if ci:
-        lo, hi = ci[0]
-        ce_words = 'holds 0' if lo <= 0 <= hi else ('is above 0' if lo > 0 else 'is below 0')
+    ce = estimate(runs['ce'], 'memorization') if 'ce' in runs else None
     rho_text = f'{rho:+.2f}' if rho is not None else 'undefined'
-    held = ce_words == 'is above 0' and rho is not None and rho > 0
-    above = [
-        label(n) for n in names if (values(runs[n], tap('memorization_ci')) or [[0]])[0][0] > 0
-    ]
+    held = ce is not None and ce['ci'][0] > 0 and rho is not None and rho > 0
+    above = [label(n) for n in names if (e := estimate(runs[n], 'specific')) and e['ci'][0] > 0]
+    memorized = 100 * (first(runs, 'ce', final('train_acc_noisy')) or math.nan)
     return (
         f'**Claim (Becker & Risse 2024; Becker et al. 2026: random-label decodability measures '
         f'memorization) {"held" if held else "did not hold"} here:** cross-entropy memorizes '
-        f'{100 * (first(runs, "ce", final("train_acc_noisy")) or math.nan):.1f}% of the noisy '
-        f'labels while the interval of its m {ce_words}; across the {len(pairs)} runs the rank '
-        f'correlation between memorized noise (train acc, noisy) and m is {rho_text}, and m is '
-        f'above 0 only for {", ".join(above) if above else "no run"}.'
+        f'{memorized:.1f}% of the noisy labels while its m = {span(ce)} points; across the '
+        f'{len(pairs)} runs that do not unlearn, the rank correlation between memorized noise '
+        f'(train acc, noisy) and m is {rho_text}. a_train − a_fresh is above 0 for '
+        f'{", ".join(above) if above else "no run"}: where the features hold r itself.'
     )
 
 
@@ -489,26 +500,28 @@ def noise_report(folder):
         f'seeds {seeds} (n={len(seeds)}), on {first_run["env"]["device"]} '
         f'(torch {first_run["env"]["torch"]}); {sum(map(len, runs.values()))} runs, '
         f'{minutes:.1f} minutes of training in all.',
-        '**Reading the table.** Train acc, clean / noisy: accuracy on the training labels of the '
-        'samples label noise left alone / changed (noisy: how much noise was memorized; chance '
-        f'{100 / classes:.0f}%). m = a_train − a_heldout: a fresh linear head fitted on the frozen '
-        'penultimate features of n training samples with their random labels, against the same '
-        'fit on n held-out training-split images with theirs (probe.py; K = '
-        f'{cfg["random_labels"]}, chance {100 / cfg["random_labels"]:.0f}%); a_init: the same fit '
-        'at initialization (capacity floor). Online head: the random-label head trained alongside. '
-        'Self-influence: L(1 − m(i)) − L(m(i)) under turn-over dropout (tod.py), mean over clean '
-        'and noisy samples.',
+        prose(f"""**Reading the table.** Train acc, clean / noisy: accuracy on the training labels
+            of the samples label noise left alone / changed (noisy: how much noise was memorized;
+            chance {100 / classes:.0f}%). Fresh linear heads fitted on the frozen penultimate
+            features (probe.json; K = {cfg['random_labels']}, chance
+            {100 / cfg['random_labels']:.0f}%): a_train on n training samples with their random
+            labels, a_fresh on the same features with labels nobody trained on, a_heldout on n
+            held-out images, a_init at initialization (capacity floor). m = a_fresh − a_heldout,
+            the memorization estimate; a_train − a_fresh: how much of r itself the features
+            hold. Online head: the random-label head trained alongside. Self-influence: L(1 −
+            m(i)) − L(m(i)) under turn-over dropout (tod.py), mean over clean and noisy
+            samples."""),
         '## Every system, label noise ' + str(cfg['label_noise']),
         main_table(runs, names),
         figure(runs, names, folder),
         m_sentence(runs, names),
     ]
-    table, rll_text = rll_section(runs, names, n_test, classes)
+    rll_table, rll_text = rll_section(runs, names, n_test, classes)
     parts += [
         '## Robust log loss (Patel & Sastry 2021)',
         'A symmetric loss: its sum over all labels is a constant, so uniformly random labels give '
         'nothing to fit. Table 2: cross-entropy and RLL on clean and fully random class labels.',
-        table,
+        rll_table,
         rll_text,
         '## LIMIT (Harutyunyan et al. 2020)',
         'The classifier learns from the gradient a second network predicts from x alone.',
@@ -524,7 +537,7 @@ def noise_report(folder):
         tod_section(runs, names),
         '## Confusion unlearning (Alvi et al. 2018)',
         'The frozen head is pushed toward uniform output: the online head should sit at chance, '
-        'not below it, and a fresh probe should read no more than without unlearning.',
+        'not below it, and the features should hold no more of r than of labels nobody used.',
         confusion_section(runs, names, n_probe, cfg['random_labels']),
         "## The seed papers' unlearning (`reg`, `grl`)",
         'The random-label heads with unlearning: the output regularizer (ICLR paper) and gradient '
@@ -546,7 +559,16 @@ def noise_report(folder):
     print(f'wrote {path}')
 
 
+def main(argv=None):
+    p = train.Parser(prog='noise_report', description=__doc__.split('\n')[0])
+    p.add_argument('folder', help='the study folder, e.g. results/noise')
+    folder = p.parse_args(argv).folder
+    if not os.path.isdir(folder) or not run_order(load_runs(folder)):
+        p.error(
+            f'{folder} holds no run of the label-noise study (ce, rll-…, tod, …); run make noise'
+        )
+    noise_report(folder)
+
+
 if __name__ == '__main__':
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('folder')
-    noise_report(parser.parse_args().folder)
+    main()

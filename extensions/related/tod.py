@@ -31,6 +31,14 @@ MASK_SEED_OFFSET = 10_000  # masks never share a random stream with the initiali
 TEST_INFLUENCE_MAX = 1000  # test samples scored against every training mask (cost N_train x this)
 
 
+def classify(model, z, index=None, flip=False):
+    """g's logits (B, C) from z through each sample's mask m(i) (or its flip 1 - m(i)), as the
+    related trainer computes them; without an index, no mask."""
+    if index is not None:
+        z = model.tod(z, index, flip)
+    return model.fc(model.dropout(z))
+
+
 class TurnOverDropout(nn.Module):
     """z -> z * m(i) / p for the sample with dataset index i (or its flip 1 - m(i)); identity
     without an index."""
@@ -57,10 +65,10 @@ def self_influence(model, loader):
     m(i) and under the flipped mask 1 - m(i), eval mode; CPU tensors in the loader's order."""
     model.eval()
     rows = {k: [] for k in ('index', 'loss_in', 'loss_out', 'correct_in', 'correct_out')}
-    for x, y, _r, index in loader:
+    for x, y, _r, index in loader:  # a loader of (x, y, r, dataset index)
         z = model.features(x)['penultimate'].float()  # (B, D)
         for side, flip in (('in', False), ('out', True)):
-            logits = model.classify(z, index, flip=flip).float()  # (B, C)
+            logits = classify(model, z, index, flip=flip).float()  # (B, C)
             rows[f'loss_{side}'].append(F.cross_entropy(logits, y, reduction='none'))
             rows[f'correct_{side}'].append(logits.argmax(1) == y)
         rows['index'].append(index)
@@ -80,7 +88,7 @@ def test_influence(model, index, y, test_loader, chunk=1 << 16):
     """
     model.eval()
     z_test, test_y = [], []
-    for x, y_t, _r, _index in test_loader:
+    for x, y_t, _r in test_loader:
         z_test.append(model.features(x)['penultimate'].float())
         test_y.append(y_t)
     z_test, test_y = torch.cat(z_test), torch.cat(test_y)  # (T, D), (T,)
@@ -98,7 +106,7 @@ def test_influence(model, index, y, test_loader, chunk=1 << 16):
             z = z_c.repeat(len(block), 1)  # (b * T_c, D): every test sample under every mask
             target = torch.full((len(z),), c, device=z.device)
             losses = [
-                F.cross_entropy(model.classify(z, idx, flip=f).float(), target, reduction='none')
+                F.cross_entropy(classify(model, z, idx, flip=f).float(), target, reduction='none')
                 for f in (False, True)
             ]
             influence = (losses[1] - losses[0]).view(len(block), len(z_c))  # (b, T_c)

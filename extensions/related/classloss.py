@@ -11,7 +11,7 @@ profit from memorizing them. L_RLL is 0 at p = onehot(y).
 
 LIMIT (Harutyunyan et al. 2020, "Improving generalization by controlling label-noise information
 in neural network weights"), `--limit --limit-beta β`: the classifier never sees the gradient
-of the labels directly. An auxiliary network q of the same architecture (model.GradientPredictor)
+of the labels directly. An auxiliary network q of the same architecture (GradientPredictor)
 reads x only and gives logits b; the classifier's gradient at its logits is replaced by the
 predicted
     ĝ = softmax(sg(a)) - softmax(b)          instead of the true  g = softmax(a) - onehot(y),
@@ -29,7 +29,10 @@ trains with Adam, which does not care). This is their LIMIT_G with the mean pred
 import math
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+
+from model import BACKBONES
 
 
 def robust_log_loss(logits, y, alpha):
@@ -68,3 +71,22 @@ def limit(logits, q_logits, y, beta, label_smoothing=0.0):
     g_hat = p - torch.softmax(q_logits.to(dtype), 1)  # (B, C): predicted from x alone
     loss_q = ((g_hat - g_true).pow(2).sum(1) + beta * g_hat.pow(2).sum(1)).mean()
     return PredictedGradient.apply(logits, g_hat.detach()), loss_q
+
+
+class GradientPredictor(nn.Module):
+    """LIMIT's q: a backbone of the same architecture and a Linear(D, C) on its pooled output. It
+    sees x only, never y; softmax(q(x)) predicts the label."""
+
+    def __init__(self, arch, in_channels, num_classes, image_size):
+        super().__init__()
+        stem, stages, final = BACKBONES[arch](in_channels)
+        self.body = nn.Sequential(stem, *stages, final)
+        with torch.no_grad():
+            dim = self.body(torch.zeros(2, in_channels, image_size, image_size)).shape[1]
+        self.fc = nn.Linear(dim, num_classes)
+        for m in self.modules():  # as model.Net initializes its convolutions
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+
+    def forward(self, x):
+        return self.fc(self.body(x).mean((2, 3)))  # (B, C): the logits b

@@ -1,10 +1,10 @@
-"""Several processes (parallel.py), on the CPU with the gloo backend: a two-process run gives the
-numbers of one process with the same global batch, a killed two-process run resumes to the numbers
-of an uninterrupted one, a checkpoint resumes under another number of processes, and runs outside
-torchrun take GPUs that no other run holds.
+"""Several processes (parallel.py, train_ddp.py), on the CPU with the gloo backend: two processes
+give the numbers of one process (train.py) with the same global batch, a killed two-process run
+resumes to the numbers of an uninterrupted one, a checkpoint resumes under another number of
+processes, and runs take GPUs that no other run holds.
 
 The comparisons with one process run in float64 (this file, run as a script under torchrun, is
-train.py in float64): there the only differences, the order of floating-point sums, stay near
+train_ddp.py in float64): there the only differences, the order of floating-point sums, stay near
 1e-15. In float32, training amplifies them into flipped argmaxes (3 of 512 images after two
 epochs), so the float32 test compares a two-process run with another one, bit for bit."""
 
@@ -23,8 +23,8 @@ import torch
 from conftest import ROOT, TINY, run_train
 
 import data
-import parallel
 import train
+from extensions.multigpu import parallel, train_ddp
 
 # every feature that must match one process: augmentation, dropout, heads at every tap, the
 # regularizer with a ramped λ, and batches that split unevenly over two processes
@@ -90,7 +90,15 @@ def spawn(out, args, world=2):
             'PYTHONUNBUFFERED': '1',
         }
         log = open(log_path(out, rank), 'w')
-        argv = [sys.executable, 'train.py', *TINY, *args, '--out', str(out)]
+        argv = [
+            sys.executable,
+            '-m',
+            'extensions.multigpu.train_ddp',
+            *TINY,
+            *args,
+            '--out',
+            str(out),
+        ]
         procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log))
     return procs
 
@@ -103,10 +111,11 @@ def wait(procs, out):
 
 
 def torchrun(out, args, stop_before=None):
-    """`torchrun --standalone --nproc_per_node 2` of this file: train.py in float64."""
+    """`torchrun --standalone --nproc_per_node 2` of this file: train_ddp.py in float64."""
     argv = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
     argv += [os.path.abspath(__file__), *TINY, *args, '--out', str(out)]
     env = {**os.environ, 'STOP_BEFORE_EPOCH': str(stop_before or 0)}
+    env['PYTHONPATH'] = os.pathsep.join([ROOT, os.path.join(ROOT, 'tests')])
     p = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     return p.stdout
@@ -136,12 +145,12 @@ def stop_before(epoch, monkeypatch):
     """End the run before `epoch`, once the checkpoint of the epoch before it is written."""
     real_train_epoch = train.train_epoch
 
-    def train_epoch(objective, opt, loader, step_fn, cfg, lam, this_epoch, taps):
+    def train_epoch(model, opt, loader, step_fn, cfg, lam, this_epoch):
         if this_epoch == epoch:  # every process, once rank 0 wrote the checkpoint
             if torch.distributed.is_initialized():
                 torch.distributed.barrier()
             raise Stop
-        return real_train_epoch(objective, opt, loader, step_fn, cfg, lam, this_epoch, taps)
+        return real_train_epoch(model, opt, loader, step_fn, cfg, lam, this_epoch)
 
     monkeypatch.setattr(train, 'train_epoch', train_epoch)
 
@@ -157,9 +166,8 @@ def test_loader_shards_make_up_the_batches_of_one_process():
     y, r = torch.arange(52), torch.arange(52) % 2
 
     def loader(rank, world):
-        return data.GpuLoader(
-            x, y, r, (0.5,) * 3, (0.25,) * 3, 16, 'cpu', True, True, seed=3, rank=rank, world=world
-        )
+        whole = data.GpuLoader(x, (y, r), (0.5,) * 3, (0.25,) * 3, 16, 'cpu', True, True, seed=3)
+        return parallel.ShardedLoader(whole, rank, world)
 
     one, shards = loader(0, 1), [loader(k, 3) for k in range(3)]
     for epoch in range(2):
@@ -185,7 +193,7 @@ def test_global_batch_dropout_draws_the_mask_of_one_process(device):
     parts = []
     for rank in range(2):
         torch.manual_seed(0)  # every process's generator is in the same state
-        Loader.part = data.shard(11, rank, 2)
+        Loader.part = parallel.shard(11, rank, 2)
         parts.append(parallel.GlobalBatchDropout(0.3, Loader)(z[Loader.part]))
         assert torch.equal(torch.rand(3, device=device), after)
     assert torch.equal(torch.cat(parts), whole)
@@ -236,10 +244,10 @@ def test_batches_smaller_than_the_world_are_refused(monkeypatch, capsys):
     monkeypatch.setattr(parallel, 'world_size', lambda: 4)
     parse = train.build_parser().parse_args
     with pytest.raises(SystemExit) as e:
-        train.refuse_small_batches(parse(['--batch-size', '170']), 512)  # 3 x 170, then 2
+        train_ddp.refuse_small_batches(parse(['--batch-size', '170']), 512)  # 3 x 170, then 2
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count('\n') == 1 and 'batch of 2 images' in err
-    train.refuse_small_batches(parse(['--batch-size', '128']), 512)  # 4 x 128: fine
+    train_ddp.refuse_small_batches(parse(['--batch-size', '128']), 512)  # 4 x 128: fine
 
 
 # --- one GPU per run: lock files --------------------------------------------------------------
@@ -279,23 +287,20 @@ def test_a_run_waits_while_every_gpu_is_taken(tmp_path, release_gpus, capsys):
     assert time.perf_counter() - t0 > 0.25 and 'waiting' in capsys.readouterr().err
 
 
-def test_pick_device_with_several_gpus(tmp_path, monkeypatch, release_gpus, capsys):
-    """Without a GPU: torch.cuda is faked with three devices."""
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 3)
-    monkeypatch.setattr(torch.cuda, 'set_device', lambda index: None)
+def test_claim_gpu_runs_the_command_on_a_gpu_no_other_run_holds(
+    tmp_path, monkeypatch, release_gpus
+):
+    """Without a GPU: three fake devices; the launcher shows the command only the one it took."""
+    from extensions.multigpu import claim_gpu
+
     monkeypatch.setattr(parallel, 'gpu_ids', lambda: ['uuid-0', 'uuid-1', 'uuid-2'])
     monkeypatch.setattr(parallel, 'LOCK_DIR', str(tmp_path))
-    monkeypatch.delenv('LOCAL_RANK', raising=False)
-    cfg = train.build_parser().parse_args(['--device', 'auto'])
-    assert [train.pick_device(cfg).index for _ in range(3)] == [0, 1, 2]  # make -j 3
-    monkeypatch.setenv('LOCAL_RANK', '1')  # under torchrun: the local rank's GPU, no lock
-    assert train.pick_device(cfg) == torch.device('cuda', 1)
-    monkeypatch.setenv('LOCAL_RANK', '3')
-    with pytest.raises(SystemExit) as e:
-        train.pick_device(cfg)
-    assert e.value.code == 2 and '--nproc_per_node 3' in capsys.readouterr().err
-    assert train.pick_device(train.build_parser().parse_args(['--device', 'cpu'])).type == 'cpu'
+    monkeypatch.delenv('CUDA_VISIBLE_DEVICES', raising=False)
+    seen = []
+    monkeypatch.setattr(claim_gpu.subprocess, 'call', lambda argv, env=None: seen.append(env) or 0)
+    for _ in range(3):  # make -j 3: three runs at once, each holding its GPU
+        assert claim_gpu.main(['python', 'train.py']) == 0
+    assert [env['CUDA_VISIBLE_DEVICES'] for env in seen] == ['0', '1', '2']
 
 
 def test_runs_started_together_fetch_a_dataset_one_at_a_time(tmp_path):
@@ -316,13 +321,13 @@ def test_runs_started_together_fetch_a_dataset_one_at_a_time(tmp_path):
     assert seen_inside == [0, 0, 0]
 
 
-if __name__ == '__main__':  # under torchrun: train.py in float64 (see the module docstring)
+if __name__ == '__main__':  # under torchrun: train_ddp.py in float64 (the module docstring)
     torch.Tensor.float = torch.Tensor.double
     torch.set_default_dtype(torch.float64)
     epoch = int(os.environ['STOP_BEFORE_EPOCH'])
     if epoch:
         stop_before(epoch, pytest.MonkeyPatch())
     try:
-        train.main(sys.argv[1:])
+        train_ddp.main(sys.argv[1:])
     except Stop:
         pass

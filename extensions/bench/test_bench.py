@@ -1,6 +1,6 @@
 """make bench runs on the CPU at small sizes and reports every row."""
 
-import bench
+from extensions.bench import bench
 
 
 def test_bench_reports_every_row(capsys):

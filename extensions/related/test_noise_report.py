@@ -5,8 +5,9 @@ import json
 import os
 
 import torch
+from conftest import markdown_tables_are_whole
 
-import noise_report
+from extensions.related import noise_report
 
 EPOCHS = 4
 
@@ -64,19 +65,10 @@ def write_run(folder, name, test, clean, noisy, train=None, m=0.0, diverged=Fals
             }
             torch.save(per_sample, os.path.join(run_dir, 'self_influence.pt'))
         result.update(status='done', final=final)
-        probe = {
-            'status': 'done',
-            'n': 1000,
-            'taps': {
-                'penultimate': {
-                    'a_train': 0.55 + m,
-                    'a_heldout': 0.55,
-                    'a_init': 0.55,
-                    'memorization': m,
-                    'memorization_ci': [m - 0.02, m + 0.02],
-                }
-            },
-        }
+        tap = {'a_train': 0.55 + m, 'a_fresh': 0.55 + m, 'a_heldout': 0.55, 'a_init': 0.55}
+        tap |= {'memorization': m, 'memorization_se': 0.01, 'memorization_ci': [m - 0.02, m + 0.02]}
+        tap |= {'specific': 0.0, 'specific_se': 0.01, 'specific_ci': [-0.02, 0.02]}
+        probe = {'status': 'done', 'n': 1000, 'taps': {'penultimate': tap}}
         with open(os.path.join(run_dir, 'probe.json'), 'w') as f:
             json.dump(probe, f)
     with open(os.path.join(run_dir, 'results.json'), 'w') as f:
@@ -101,7 +93,7 @@ def test_report_has_every_part_and_claims_follow_the_numbers(tmp_path):
     for row in (
         '| cross-entropy | 60.0%',
         '| robust log loss, α = 0.1 | 80.0%',
-        '+5.0 [+3.0, +7.0]',
+        '+5.0 [+3.0, +7.0]',  # one seed: its own interval
     ):
         assert row in report, row
     assert '**diverged** in epoch 2' in report and '+0.100 / +0.900' in report
@@ -117,3 +109,4 @@ def test_report_has_every_part_and_claims_follow_the_numbers(tmp_path):
     tod = [s for s in sections if s.startswith('Turn-over dropout')][0]
     assert 'higher self-influence held' in tod and 'fitted earlier, both from the start held' in tod
     assert 'influence test samples more held' in tod
+    assert markdown_tables_are_whole(report) == []

@@ -1,0 +1,108 @@
+# The extensions' targets, included by the Makefile: validate, noise, noise-cifar10, measures, bench,
+# student, check, test-versions, gpu-check, example. Each extension's README says what it does.
+# Extensions run as modules from the repository root: $(PYTHON) -m extensions.<name>.<script>.
+
+.PHONY: validate noise noise-cifar10 noise-study bench example
+
+# make -j N on a machine with several GPUs: every run takes a GPU no other run holds (multigpu/)
+NGPUS := $(shell nvidia-smi -L 2>/dev/null | wc -l)
+LAUNCH := $(if $(filter-out 0 1,$(NGPUS)),$(PYTHON) -m extensions.multigpu.claim_gpu)
+
+bench: $(ENV)
+	$(PYTHON) -m extensions.bench.bench
+
+# --- validation: the estimate against its controls and an independent measure (validation/) ------
+# Settings: label noise p at n images per network, and sizes n at p = VALIDATE_SIZE_NOISE. Network
+# j of a setting trains on half j of a pool of 2n images: halves 2k and 2k+1 are complementary
+# halves of pool k, drawn with --label-seed k (its own images, random labels and noise), and --seed j.
+# Plus the positive control (--memorize) and the workshop paper's per-class heads at 5000 images.
+VALIDATE_NOISES ?= 0 0.25 0.5 1
+VALIDATE_N ?= 1000
+VALIDATE_SIZES ?= 250 2000
+VALIDATE_SIZE_NOISE ?= 0.25
+VALIDATE_HALVES ?= 0 1 2 3
+VALIDATE_CONTROL_HALVES ?= 0 2
+VALIDATE_PERCLASS ?= p0.25-n5000
+VALIDATE_PERCLASS_EPOCHS ?= 15
+VDIR := results/validate$(SUFFIX)
+VFLAGS = $(call data_flags,fashion-mnist) --model $(or $(MODEL),cnn) --epochs $(or $(EPOCHS),30) \
+  --batch-size 64 --lr 0.05 --weight-decay 0 --no-augment --rlp-head shared --taps all --test-subset 1000
+VSETTINGS := $(foreach p,$(VALIDATE_NOISES),p$(p)-n$(VALIDATE_N)) \
+  $(foreach n,$(VALIDATE_SIZES),p$(VALIDATE_SIZE_NOISE)-n$(n))
+VPER_CLASS := $(if $(VALIDATE_PERCLASS),$(addprefix perclass-,$(VALIDATE_PERCLASS)) \
+  perclass-memorize-n$(lastword $(subst -n, ,$(VALIDATE_PERCLASS))))
+VRUNS := $(foreach s,$(VSETTINGS),$(foreach j,$(VALIDATE_HALVES),$(VDIR)/$(s)/half$(j)/probe.json)) \
+  $(foreach j,$(VALIDATE_CONTROL_HALVES),$(VDIR)/memorize-n$(VALIDATE_N)/half$(j)/probe.json) \
+  $(foreach s,$(VPER_CLASS),$(foreach j,$(if $(findstring memorize,$(s)),0,0 1),$(VDIR)/$(s)/half$(j)/probe.json))
+# perclass-p0.25-n5000 -> per-class heads; memorize-n1000 -> --memorize; p0.25-n250 -> --label-noise 0.25;
+# and --subset 2n
+vbase = $(patsubst perclass-%,%,$(1))
+vflags = $(if $(filter perclass-%,$(1)),--rlp-head per-class --epochs $(VALIDATE_PERCLASS_EPOCHS)) \
+  $(if $(findstring memorize,$(1)),--memorize,--label-noise $(patsubst p%,%,$(firstword $(subst -n, ,$(call vbase,$(1)))))) \
+  --subset $$(( 2 * $(lastword $(subst -n, ,$(call vbase,$(1)))) ))
+
+validate: $(VDIR)/report.md
+
+$(VDIR)/report.md: $(VRUNS) extensions/validation/*.py metrics.py | $(ENV)
+	$(PYTHON) -m extensions.validation.validate $(VDIR)
+
+# $* is <setting>/half<j>: half j of pool j/2, seed j
+$(VDIR)/%/probe.json: metrics.py | $(ENV)
+	rm -f $@
+	j=$(patsubst half%,%,$(notdir $*)); $(LAUNCH) $(PYTHON) -m extensions.validation.train_half $(VFLAGS) \
+	  $(call vflags,$(patsubst %/,%,$(dir $*))) --half $$j --seed $$j --label-seed $$(( j / 2 )) --out $(@D)
+
+# --- related systems under label noise (related/): `make noise` (CPU), `make noise-cifar10` (GPU) --
+# Class-label noise 0.4, one run per system and setting: cross-entropy (ce), the robust log loss
+# (rll-α), LIMIT (limit-β), the seed's unlearning (reg-λ, grl-λ), confusion unlearning (confusion-λ),
+# ce with turn-over dropout (tod); plus ce and rll on clean (p0-) and fully random (p1-) class labels.
+noise:
+	@$(MAKE) --no-print-directory noise-study NOISE_NAME=noise NOISE_DATA=fashion-mnist \
+	  NOISE_MODEL=$(or $(MODEL),cnn) NOISE_EPOCHS=$(or $(EPOCHS),30) \
+	  NOISE_EXTRA='--subset 2000 --test-subset 1000 --batch-size 64 --lr 0.05 --rlp-head shared --weight-decay 0 --no-augment'
+
+noise-cifar10:
+	@$(MAKE) --no-print-directory noise-study NOISE_NAME=noise-cifar10 NOISE_DATA=cifar10 \
+	  NOISE_MODEL=$(or $(MODEL),wrn16_4) NOISE_EPOCHS=$(or $(EPOCHS),30) NOISE_EXTRA=''
+
+NOISE_RUNS ?= ce rll-0.1 rll-1 limit-0 limit-1 reg-1 reg-10 grl-0.1 grl-1 confusion-1 confusion-10 tod
+NOISE_LABEL_RUNS ?= p0-ce p0-rll-0.1 p1-ce p1-rll-0.1
+
+ifneq ($(NOISE_NAME),)
+NOISE_DIR := results/$(NOISE_NAME)$(SUFFIX)
+NOISE_COMMON = $(call data_flags,$(NOISE_DATA)) \
+  --model $(NOISE_MODEL) --epochs $(NOISE_EPOCHS) --label-noise 0.4 $(NOISE_EXTRA)
+# <system>-<value> -> flags; p0-<run> / p1-<run>: <run> on clean / fully random class labels
+noise_kind = $(firstword $(subst -, ,$(1)))
+noise_value = $(patsubst $(call noise_kind,$(1))-%,%,$(1))
+NOISE_ce :=
+NOISE_tod := --tod
+NOISE_rll = --loss rll --rll-alpha $(1)
+NOISE_limit = --limit --limit-beta $(1)
+NOISE_reg = --unlearn reg --lam $(1)
+NOISE_grl = --unlearn grl --lam $(1)
+NOISE_confusion = --unlearn confusion --lam $(1)
+noise_system = $(call NOISE_$(call noise_kind,$(1)),$(call noise_value,$(1)))
+noise_flags = $(if $(filter p0 p1,$(call noise_kind,$(1))),--label-noise $(patsubst p%,%,$(call noise_kind,$(1))) $(call noise_system,$(call noise_value,$(1))),$(call noise_system,$(1)))
+noise_seeded = $(foreach r,$(1),$(foreach s,$(SEEDS),$(NOISE_DIR)/$(r)/seed$(s)/$(2)))
+
+noise-study: $(NOISE_DIR)/report.md
+
+$(NOISE_DIR)/report.md: $(call noise_seeded,$(NOISE_RUNS) $(NOISE_LABEL_RUNS),probe.json) \
+  extensions/related/noise_report.py
+	$(PYTHON) -m extensions.related.noise_report $(NOISE_DIR)
+
+# $* is <run>/seed<N>
+$(NOISE_DIR)/%/probe.json: metrics.py | $(ENV)
+	rm -f $@
+	$(LAUNCH) $(PYTHON) -m extensions.related.train_related $(NOISE_COMMON) \
+	  $(call noise_flags,$(patsubst %/,%,$(dir $*))) $(call seed_flags,$(patsubst seed%,%,$(notdir $*))) --out $(@D)
+endif
+
+# --- the committed example reports (example/): what a clone shows without running anything ----------
+# `make example SEEDS="0 1 2"` is how example/ was made.
+example: quick validate noise
+	rm -rf example/quick example/validate example/noise && mkdir -p example/quick example/validate example/noise
+	cp results/quick$(SUFFIX)/report.md results/quick$(SUFFIX)/*.png example/quick/
+	cp $(VDIR)/report.md $(VDIR)/*.png $(VDIR)/validation.json example/validate/
+	cp results/noise$(SUFFIX)/report.md results/noise$(SUFFIX)/*.png example/noise/
