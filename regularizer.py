@@ -40,6 +40,7 @@ class GradReverse(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """dL/dz -> -λ dL/dz, in the incoming gradient's dtype; λ itself gets no gradient."""
         (lam,) = ctx.saved_tensors
         return -lam.to(grad.dtype) * grad, None  # the gradient reversal layer of Ganin & Lempitsky
 

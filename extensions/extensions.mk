@@ -43,7 +43,8 @@ vflags = $(if $(filter perclass-%,$(1)),--rlp-head per-class --epochs $(VALIDATE
 
 validate: $(VDIR)/report.md
 
-$(VDIR)/report.md: $(VRUNS) extensions/validation/*.py metrics.py | $(ENV)
+VALIDATE_CODE := $(addprefix extensions/validation/,validate.py leaveout.py feature_control.py capacity.py)
+$(VDIR)/report.md: $(VRUNS) $(VALIDATE_CODE) metrics.py | $(ENV)
 	$(PYTHON) -m extensions.validation.validate $(VDIR)
 
 # $* is <setting>/half<j>: half j of pool j/2, seed j
@@ -106,3 +107,33 @@ example: quick validate noise
 	cp results/quick$(SUFFIX)/report.md results/quick$(SUFFIX)/*.png example/quick/
 	cp $(VDIR)/report.md $(VDIR)/*.png $(VDIR)/validation.json example/validate/
 	cp results/noise$(SUFFIX)/report.md results/noise$(SUFFIX)/*.png example/noise/
+
+# --- the GPU machine (gpu/): its versions tested here, and one script that measures everything there --
+# test-versions: the test suite in a venv with the GPU machines' Python 3.12, torch 2.11, torchvision
+# 0.26 (from the package registry; python3 if there is no python3.12). gpu-check: on a lent GPU,
+# with the machine's own python3: make gpu-check PYTHON=python3 (TINY=1: CPU sizes, to try it).
+.PHONY: test-versions gpu-check
+GPU_PYTHON ?= $(shell command -v python3.12 || command -v python3)
+
+.venv-gpu-versions/installed:
+	$(GPU_PYTHON) -m venv .venv-gpu-versions
+	.venv-gpu-versions/bin/pip install --upgrade pip
+	.venv-gpu-versions/bin/pip install torch==2.11.0 torchvision==0.26.0 numpy matplotlib tqdm pytest
+	touch $@
+
+test-versions: .venv-gpu-versions/installed
+	.venv-gpu-versions/bin/python -c 'import sys, torch, torchvision; print("Python", sys.version.split()[0], "torch", torch.__version__, "torchvision", torchvision.__version__)'
+	.venv-gpu-versions/bin/python -m pytest -q tests extensions
+
+gpu-check: $(ENV)
+	$(PYTHON) -m extensions.gpu.gpu_check $(if $(TINY),--tiny)
+
+# --- teaching (exercises/): a student copy, and one exercise's check ----------------------------------
+.PHONY: student check
+student: $(ENV)
+	@[ -n "$(DIR)" ] || { echo 'make student: give a new folder, e.g. make student DIR=../rlp-student' >&2; exit 2; }
+	$(PYTHON) -m extensions.exercises.student $(DIR)
+
+check: $(ENV)
+	@[ -d extensions/exercises/ex$(EX) ] || { echo 'make check: give an exercise, e.g. make check EX=1 (1 to 7)' >&2; exit 2; }
+	$(PYTHON) -m pytest -q -p no:cacheprovider extensions/exercises/ex$(EX)
