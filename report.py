@@ -180,6 +180,12 @@ def words(e):
     return interval_words(*e['ci'])
 
 
+def bounds_of(estimates):
+    """The smallest interval holding every estimate's interval, in points."""
+    lo, hi = min(e['ci'][0] for e in estimates), max(e['ci'][1] for e in estimates)
+    return f'[{100 * lo:+.1f}, {100 * hi:+.1f}] points'
+
+
 def networks(e):
     """How an interval was made, in words."""
     if e['n'] == 1:
@@ -372,9 +378,17 @@ def depth_section(runs, folder):
         f'{100 * statistics.mean(values(runs["none"], "a_fresh", t)):.1f}' for t in taps
     )
     dims = ', '.join(f'{t} {capacity[t]["dim"]}' for t in taps)
+    caps = [estimate(runs['none'], 'capacity', t) for t in taps]
+    if all(words(c) == 'holds 0' for c in caps):
+        why = (
+            f'and a_train − a_init holds 0 at every tap (within {bounds_of(caps)}): the trained '
+            'taps read what the untrained ones read, so what grows with depth is the width'
+        )
+    else:
+        off = [t for t, c in zip(taps, caps, strict=True) if words(c) != 'holds 0']
+        why = f'and a_train differs from a_init at {", ".join(off)}: not width alone'
     sentence = (
-        f'{"; ".join(parts)}. For `none`, a_fresh goes {fresh}% with depth as the taps widen (D: '
-        f'{dims}): what grows with depth here is how many labels a head of that width fits.'
+        f'{"; ".join(parts)}. For `none`, a_fresh goes {fresh}% with depth (D: {dims}), {why}.'
     )
     header = ['tap', 'D', 'samples per head', 'run', *CONTROLS]
     return [table(header, rows), figure, f'**What it shows.** {sentence}']
@@ -450,16 +464,21 @@ def unlearning_sentence(runs, sweep):
 def positive_control_section(runs):
     seeds = runs['memorize']
     rows = [[tap, *control_cells(seeds, tap)] for tap in done(seeds)[0]['final']['rand_acc']]
-    specific = estimate(seeds, 'specific')
+    specific, m = estimate(seeds, 'specific'), estimate(seeds, 'memorization')
     if words(specific) == 'above 0':
         verdict = 'r is in the features, and a fresh head finds it.'
     else:
         verdict = 'the control did NOT light up: do not trust the other numbers.'
+    if words(m) == 'holds 0':
+        why = (
+            'm, with fresh labels on both sides, holds 0: what --memorize wrote into f are these '
+            'labels, which a fresh draw cannot use'
+        )
+    else:
+        why = 'm too leaves 0: the training features also hold more room for any labels'
     sentence = (
         f'Trained on r through the penultimate head, the network reads a_train − a_fresh = '
-        f'{points(specific)} points there: {verdict} {m_sentence(seeds)}: what --memorize writes '
-        'into f is these labels, which a fresh draw cannot use, so m, with fresh labels on both '
-        'sides, is not the estimate that sees it.'
+        f'{points(specific)} points there: {verdict} {m_sentence(seeds)}; {why}.'
     )
     return [table(['tap', *CONTROLS], rows), f'**What it shows.** {sentence}']
 
