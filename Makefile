@@ -10,7 +10,7 @@ PYTHON ?= .venv/bin/python
 ENV := $(if $(filter .venv/bin/python,$(PYTHON)),.venv/installed,)
 SEEDS ?= 0
 
-.PHONY: install lint test test-core quick fashion-mnist cifar10 cifar100 requires-gpu study clean
+.PHONY: install lint test test-all test-core quick fashion-mnist cifar10 cifar100 requires-gpu study clean
 
 install: $(ENV)
 
@@ -24,14 +24,17 @@ lint: $(ENV)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-# test: everything (about 4 minutes on 2 cores); test-core: the core's own tests (about a minute),
-# to run after every edit
+# test: every test but the slow ones (kills and restarts), about 4 minutes on 2 cores; test-all:
+# those too; test-core: the core's own, to run after every edit
 test: $(ENV)
 	$(PYTHON) -c 'import torch; print("torch", torch.__version__, "on", "cuda" if torch.cuda.is_available() else "cpu")'
+	$(PYTHON) -m pytest -q -m 'not slow' tests extensions
+
+test-all: $(ENV)
 	$(PYTHON) -m pytest -q tests extensions
 
 test-core: $(ENV)
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -m 'not slow' tests
 
 # --- where a study goes: its name plus every override given -------------------------------------
 SUFFIX := $(if $(DATASET),-$(DATASET))$(if $(MODEL),-$(MODEL))$(if $(EPOCHS),-e$(EPOCHS))

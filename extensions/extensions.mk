@@ -102,11 +102,10 @@ endif
 
 # --- the committed example reports (example/): what a clone shows without running anything ----------
 # `make example SEEDS="0 1 2"` is how example/ was made.
-example: quick validate noise
-	rm -rf example/quick example/validate example/noise && mkdir -p example/quick example/validate example/noise
+example: quick validate
+	rm -rf example/quick example/validate && mkdir -p example/quick example/validate
 	cp results/quick$(SUFFIX)/report.md results/quick$(SUFFIX)/*.png example/quick/
 	cp $(VDIR)/report.md $(VDIR)/*.png $(VDIR)/validation.json example/validate/
-	cp results/noise$(SUFFIX)/report.md results/noise$(SUFFIX)/*.png example/noise/
 
 # --- the GPU machine (gpu/): its versions tested here, and one script that measures everything there --
 # test-versions: the test suite in a venv with the GPU machines' Python 3.12, torch 2.11, torchvision

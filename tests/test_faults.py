@@ -142,6 +142,7 @@ def final_numbers(out):
     return [strip(h) for h in r['history']], strip(r['final'])
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_resumes_to_the_same_numbers(tmp_path):
     argv = [
         sys.executable,

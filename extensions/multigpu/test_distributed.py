@@ -208,6 +208,7 @@ def test_two_processes_give_the_numbers_of_one_process(tmp_path, one_process):
     assert max_difference(two, one_process) < EXACT
 
 
+@pytest.mark.slow
 def test_a_checkpoint_resumes_under_either_world_size(tmp_path, monkeypatch, one_process):
     """One process for epoch 1, two for epoch 2, one for epoch 3: one process's numbers."""
     out = tmp_path / 'run'

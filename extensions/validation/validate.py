@@ -200,7 +200,7 @@ def verdict(settings, control, feature, per_class):
         text += f' When {what}, m = {span(m)}: m {"sees" if m["ci"][0] > 0 else "does not see"} it.'
     if per_class:
         pc, shared = per_class['taps'][TAP], per_class['shared'][TAP]
-        text += prose(f""" With per-class heads ({pc['samples_per_head']:.0f} samples per head)
+        text += ' ' + prose(f"""With per-class heads ({pc['samples_per_head']:.0f} samples per head)
             m = {span(pc['m'])}; with a shared head on the same networks, {span(shared['m'])}.""")
     return text
 
