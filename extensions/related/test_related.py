@@ -34,8 +34,10 @@ def related_model(limit=False, tod=False):
     """train.py's network in float64 with the systems' parts, as train_related builds it."""
     cfg = train.build_parser().parse_args(['--model', 'cnn', '--random-labels', '2'])
     cfg = SimpleNamespace(**vars(cfg) | {'limit': limit, 'tod': tod})
-    fake = SimpleNamespace(train_x=torch.zeros(2, 1, 8, 8, dtype=torch.uint8), num_classes=10,
-                           train_y=torch.zeros(2), heldout_y=torch.zeros(6))  # fmt: skip
+    images = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    fake = SimpleNamespace(
+        train_x=images, num_classes=10, train_y=torch.zeros(2), heldout_y=torch.zeros(6)
+    )
     torch.manual_seed(0)
     return train_related.build_model(cfg, fake, torch.device('cpu')).double()
 

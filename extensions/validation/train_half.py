@@ -33,17 +33,15 @@ def half_of(data, label_seed, half):
     inside[mine] = True
     keep, other = inside.nonzero()[:, 0], (~inside).nonzero()[:, 0]  # in dataset order
     pixels = data.train_x[keep].float().div_(255)
-    train_part = {
-        f'train_{k}': getattr(data, f'train_{k}')[keep] for k in ('x', 'y', 'r', 'index', 'noisy')
-    }
-    held = {
-        k: torch.cat([getattr(data, f'train_{k}')[other], getattr(data, f'heldout_{k}')])
-        for k in 'xyr'
-    }
-    return dataclasses.replace(
-        data, **train_part, **{f'heldout_{k}': v for k, v in held.items()},
-        mean=tuple(pixels.mean((0, 2, 3)).tolist()), std=tuple(pixels.std((0, 2, 3)).tolist()),
-    )  # fmt: skip
+    split = {f'train_{k}': getattr(data, f'train_{k}')[keep] for k in ('x', 'y', 'r', 'index')}
+    split['train_noisy'] = data.train_noisy[keep]
+    for k in 'xyr':  # the other half joins the held-out images
+        split[f'heldout_{k}'] = torch.cat(
+            [getattr(data, f'train_{k}')[other], getattr(data, f'heldout_{k}')]
+        )
+    split['mean'] = tuple(pixels.mean((0, 2, 3)).tolist())
+    split['std'] = tuple(pixels.std((0, 2, 3)).tolist())
+    return dataclasses.replace(data, **split)
 
 
 def main(argv=None):
