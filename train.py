@@ -279,6 +279,20 @@ def final_metrics(model, data, history, cfg, device, loss):
     }
 
 
+def epoch_record(epoch, opt, lam, online, test, seconds, seen, K):
+    """One epoch's entry of results.json's history: the online numbers and the test pass."""
+    record = {'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), **online}
+    record |= {'test_acc': test['acc'], 'rand_acc_test': test['rand_acc']}
+    record['complexity'] = {t: complexity(a, K) for t, a in online['rand_acc'].items()}
+    return record | {'seconds': seconds, 'images_per_s': seen / seconds}
+
+
+def data_sizes(data):
+    """results.json's `data`: how many samples each split holds."""
+    sizes = {f'n_{s}': len(getattr(data, f'{s}_y')) for s in ('train', 'heldout', 'test')}
+    return sizes | {'num_classes': data.num_classes, 'noisy_labels': int(data.train_noisy.sum())}
+
+
 def eval_loader(data, split, device):
     """A split ('train', 'heldout', 'test') in order, without augmentation."""
     x, y, r = (getattr(data, f'{split}_{k}') for k in 'xyr')
@@ -448,11 +462,7 @@ def train(cfg, data, model, device, paths):
         seconds = time.perf_counter() - t0
         test = evaluate(model, test_loader, loss_fn(model, cfg, cfg.lam), cfg.bf16)
         K = cfg.random_labels
-        record = {'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), **online}
-        record |= {'test_acc': test['acc'], 'rand_acc_test': test['rand_acc']}
-        record['complexity'] = {t: complexity(a, K) for t, a in online['rand_acc'].items()}
-        record |= {'seconds': seconds, 'images_per_s': seen / seconds}
-        history.append(record)
+        history.append(epoch_record(epoch, opt, lam, online, test, seconds, seen, K))
         rand, rand_test = online['rand_acc']['penultimate'], test['rand_acc']['penultimate']
         print(
             f'epoch {epoch:3d}/{cfg.epochs} | loss {online["loss_class"]:.3f} | train '
@@ -462,11 +472,7 @@ def train(cfg, data, model, device, paths):
         save_checkpoint(paths['checkpoint'], model, opt, loader, history, config, data.train_index)
 
     final = final_metrics(model, data, history, cfg, device, loss_fn(model, cfg, cfg.lam))
-    sizes = {
-        f'n_{split}': len(getattr(data, f'{split}_y')) for split in ('train', 'heldout', 'test')
-    }
-    sizes |= {'num_classes': data.num_classes, 'noisy_labels': int(data.train_noisy.sum())}
-    results |= {'status': 'done', 'history': history, 'final': final, 'data': sizes}
+    results |= {'status': 'done', 'history': history, 'final': final, 'data': data_sizes(data)}
     write_json(paths['results'], results)
     rand = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())
     print(f'done | test {final["test_acc"]:.1%} | random-label train {rand} | {paths["results"]}')

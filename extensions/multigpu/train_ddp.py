@@ -15,7 +15,7 @@ import torch
 
 import data as data_lib
 import train
-from metrics import autocast, complexity, evaluate, measure
+from metrics import autocast, evaluate, measure
 from regularizer import losses
 
 from . import parallel
@@ -138,10 +138,7 @@ def train_ddp(cfg, data, model, device, paths, main):
         seconds = time.perf_counter() - t0
         test = evaluate(model, test_loader, train.loss_fn(model, cfg, cfg.lam), cfg.bf16)
         K = cfg.random_labels
-        record = {'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), **online}
-        record |= {'test_acc': test['acc'], 'rand_acc_test': test['rand_acc']}
-        record['complexity'] = {t: complexity(a, K) for t, a in online['rand_acc'].items()}
-        record |= {'seconds': seconds, 'images_per_s': seen / seconds}
+        record = train.epoch_record(epoch, opt, lam, online, test, seconds, seen, K)
         history.append(record)
         loss, accuracy = online['loss_class'], test['acc']
         print(f'epoch {epoch:3d}/{cfg.epochs} | loss {loss:.3f} | test {accuracy:.1%}', flush=True)
@@ -153,11 +150,12 @@ def train_ddp(cfg, data, model, device, paths, main):
     final = train.final_metrics(
         model, data, history, cfg, device, train.loss_fn(model, cfg, cfg.lam)
     )
-    sizes = {
-        f'n_{split}': len(getattr(data, f'{split}_y')) for split in ('train', 'heldout', 'test')
+    results |= {
+        'status': 'done',
+        'history': history,
+        'final': final,
+        'data': train.data_sizes(data),
     }
-    sizes |= {'num_classes': data.num_classes, 'noisy_labels': int(data.train_noisy.sum())}
-    results |= {'status': 'done', 'history': history, 'final': final, 'data': sizes}
     if main:
         train.write_json(paths['results'], results)
     print(f'done | test {final["test_acc"]:.1%} | {paths["results"]}')

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import data as data_lib
 import train
-from metrics import autocast, complexity, evaluate, measure
+from metrics import autocast, evaluate, measure
 from regularizer import random_label_losses
 
 from . import classloss, tod
@@ -221,10 +221,7 @@ def train_related(cfg, data, model, device, paths):
         seconds = time.perf_counter() - t0
         test = evaluate(model, test_loader, loss_fn(model, cfg, cfg.lam), cfg.bf16)
         K = cfg.random_labels
-        record = {'epoch': epoch, 'lr': opt.param_groups[0]['lr'], 'lam': lam.item(), **online}
-        record |= {'test_acc': test['acc'], 'rand_acc_test': test['rand_acc']}
-        record['complexity'] = {t: complexity(a, K) for t, a in online['rand_acc'].items()}
-        record |= {'seconds': seconds, 'images_per_s': seen / seconds}
+        record = train.epoch_record(epoch, opt, lam, online, test, seconds, seen, K)
         if cfg.tod:  # self-influence and accuracy of clean and noisy samples, per epoch
             record |= tod_epoch(model, data, device)[0]
         history.append(record)
@@ -236,11 +233,12 @@ def train_related(cfg, data, model, device, paths):
     final = train.final_metrics(model, data, history, cfg, device, loss_fn(model, cfg, cfg.lam))
     if cfg.tod:
         final |= tod_final(model, data, device, cfg.out)
-    sizes = {
-        f'n_{split}': len(getattr(data, f'{split}_y')) for split in ('train', 'heldout', 'test')
+    results |= {
+        'status': 'done',
+        'history': history,
+        'final': final,
+        'data': train.data_sizes(data),
     }
-    sizes |= {'num_classes': data.num_classes, 'noisy_labels': int(data.train_noisy.sum())}
-    results |= {'status': 'done', 'history': history, 'final': final, 'data': sizes}
     train.write_json(paths['results'], results)
     print(f'done | test {final["test_acc"]:.1%} | {paths["results"]}')
     return results

@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from conftest import TINY, markdown_tables_are_whole, run_train, without_timings
+from conftest import markdown_tables_are_whole, run_train, without_timings
 
 import data
 from extensions.validation import capacity, feature_control, leaveout, train_half, validate
@@ -124,4 +124,3 @@ def test_without_half_it_is_train_py(tmp_path):
     plain = run_train(tmp_path / 'train', *args)
     halves = run_train(tmp_path / 'half', *args, main=train_half.main)
     assert without_timings(halves) == without_timings(plain)
-    assert 'half' not in TINY
