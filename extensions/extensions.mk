@@ -100,6 +100,38 @@ $(NOISE_DIR)/%/probe.json: metrics.py | $(ENV)
 	  $(call noise_flags,$(patsubst %/,%,$(dir $*))) $(call seed_flags,$(patsubst seed%,%,$(notdir $*))) --out $(@D)
 endif
 
+# --- does the number rank networks by their generalization gap? (measures/): `make measures` -------
+# A grid over training-set size, label noise, weight decay and learning rate (2 values each), 2 seeds:
+# 32 networks, Fashion-MNIST, the small CNN, a fixed budget of 20 epochs (CPU). Run names carry the
+# values: n1000-p0.2-wd0.0005-lr0.1. `make explain`: a_train predicted from the effective dimension
+# for every network of make quick, validate and noise.
+.PHONY: measures explain
+MEASURES_DIR := results/measures$(SUFFIX)
+MEASURES_SEEDS ?= 0 1
+MEASURES_GRID := $(foreach n,1000 2000,$(foreach p,0 0.2,$(foreach w,0 0.0005,$(foreach l,0.02 0.1,n$(n)-p$(p)-wd$(w)-lr$(l)))))
+MEASURES_FLAGS = $(call data_flags,fashion-mnist) --model $(or $(MODEL),cnn) --epochs $(or $(EPOCHS),20) \
+  --test-subset 2000 --batch-size 64 --rlp-head shared --taps all --no-augment
+# n1000-p0.2-wd0-lr0.1 -> --subset 1000 --label-noise 0.2 --weight-decay 0 --lr 0.1
+measure_value = $(patsubst $(2)%,%,$(filter $(2)%,$(subst -, ,$(1))))
+measure_flags = --subset $(call measure_value,$(1),n) --label-noise $(call measure_value,$(1),p) \
+  --weight-decay $(call measure_value,$(1),wd) --lr $(call measure_value,$(1),lr)
+
+measures: $(MEASURES_DIR)/report.md
+
+$(MEASURES_DIR)/report.md: $(foreach r,$(MEASURES_GRID),$(foreach s,$(MEASURES_SEEDS),$(MEASURES_DIR)/$(r)/seed$(s)/probe.json)) \
+  extensions/measures/measures.py extensions/measures/explain.py
+	$(PYTHON) -m extensions.measures.measures $(MEASURES_DIR)
+
+# $* is <run>/seed<N>
+$(MEASURES_DIR)/%/probe.json: metrics.py | $(ENV)
+	rm -f $@
+	$(LAUNCH) $(PYTHON) train.py $(MEASURES_FLAGS) $(call measure_flags,$(patsubst %/,%,$(dir $*))) \
+	  $(call seed_flags,$(patsubst seed%,%,$(notdir $*))) --out $(@D)
+
+explain: quick validate noise
+	$(PYTHON) -m extensions.measures.explain results/quick$(SUFFIX) $(VDIR) results/noise$(SUFFIX) \
+	  --out results/explain$(SUFFIX)
+
 # --- the committed example reports (example/): what a clone shows without running anything ----------
 # `make example SEEDS="0 1 2"` is how example/ was made.
 example: quick validate
