@@ -40,7 +40,7 @@ DIMS = ('width', 'rank', 'pr')
 CURVE_N = 2000  # samples per curve point (universality: what matters is n / D; a test checks)
 CURVE_RATIOS = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 CURVE_KS = [2, 10]
-CURVE_DRAWS = 8
+CURVE_DRAWS = 32  # label draws per point: the mean to about 0.2 points
 
 
 # --- effective dimension and the capacity curve ------------------------------------------------
