@@ -125,14 +125,15 @@ def metric_mode(config):
     return not config.get('memorize') and config.get('unlearn', 'none') == 'none'
 
 
-def explain_run(run_dir, curve, device='auto'):
+def explain_run(run_dir, curve, device='auto', loaded=None):
     """One run folder: at every tap, its effective dimensions, the predicted a_train for each, and
-    the measured a_train and a_fresh of its probe.json (the same n samples per side)."""
+    the measured a_train and a_fresh of its probe.json, on as many training samples as the probe
+    fitted. loaded: load_run's answer, if the caller has it already."""
     from extensions.probe.probe import load_run  # the run's data and network, as it trained
 
     with open(os.path.join(run_dir, 'probe.json')) as f:
         probe = json.load(f)
-    cfg, data, model, _, dev = load_run(run_dir, device)
+    cfg, data, model, _, dev = loaded or load_run(run_dir, device)
     n = probe['n']
     keep = torch.randperm(
         len(data.train_y), generator=torch.Generator().manual_seed(cfg.label_seed)

@@ -54,8 +54,8 @@ TAP = 'penultimate'
 BOOTSTRAP = 2000
 SHARP_DROP = 0.1  # the accuracy a perturbation may cost (Jiang et al.'s deviation)
 SHARP_DRAWS = 3
-SHARP_STEPS = 12  # bisection steps in log σ over [1e-4, 1]
-SHARP_SAMPLES = 1000
+SHARP_STEPS = 8  # bisection steps in log σ over [1e-4, 1]: σ to within a factor 1.04
+SHARP_SAMPLES = 500  # training samples it is measured on
 
 
 # --- Kendall's τ, its bootstrap interval and the granulated τ --------------------------------
@@ -174,7 +174,8 @@ def network(run_dir, curve):
         results = json.load(f)
     with open(os.path.join(run_dir, 'probe.json')) as f:
         probe = json.load(f)
-    cfg, data, model, init_model, device = load_run(run_dir, 'cpu')
+    loaded = load_run(run_dir, 'cpu')
+    cfg, data, model, init_model, device = loaded
     train_loss, train_acc = loss_and_accuracy(model, data, 'train', device)
     test_loss, test_acc = loss_and_accuracy(model, data, 'test', device)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -201,7 +202,7 @@ def network(run_dir, curve):
         'train_loss': train_loss,
         'measures': measures,
         'm_ci': tap['memorization_ci'],
-        'explained': explain.explain_run(run_dir, curve, 'cpu'),
+        'explained': explain.explain_run(run_dir, curve, loaded=loaded),
     }
 
 
