@@ -275,9 +275,14 @@ def main(argv=None):
     if not runs_found:
         p.error(f'no finished run (probe.json and checkpoint.pt) under {" ".join(args.folders)}')
     curve = capacity_curve()
-    runs = []
+    runs, skipped = [], []
     for run in runs_found:
-        runs.append(explain_run(run, curve))
+        try:
+            runs.append(explain_run(run, curve))
+        except RuntimeError as e:  # a network with extra modules (LIMIT's): not model.Net's
+            skipped.append(f'{run} ({str(e).splitlines()[0]})')
+            print(f'skipped: {skipped[-1]}')
+            continue
         print(
             f'{run}: '
             + ' '.join(
@@ -305,6 +310,8 @@ def main(argv=None):
         '![curve and prediction](explain.png)',
         '',
     ]
+    if skipped:
+        text += ["Skipped (their checkpoint is not model.Net's): " + '; '.join(skipped), '']
     for target in ('a_train', 'a_fresh'):
         text += [f'## {target}: measured − predicted (points)', '', table(summary[target]), '']
         text += [sentence(summary[target], target), '']

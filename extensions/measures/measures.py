@@ -309,7 +309,7 @@ def report(folder, networks, tau, tau_loss, granulated, prediction, curve):
         + ' | '.join(MEASURES)
         + ' |'
     )
-    lines.append('|' + ' --- |' * (len(HYPERPARAMETERS) + 6 + len(MEASURES)))
+    lines.append('|' + ' --- |' * (len(HYPERPARAMETERS) + 5 + len(MEASURES)))
     for n in networks:
         c, m = n['config'], n['measures']
         cells = [str(c[h]) for h in HYPERPARAMETERS] + [str(c['seed'])]

@@ -182,7 +182,8 @@ def test_measures_json_keeps_its_contract(tiny_study):
     for tap in out['prediction'].values():
         assert {'residual_mean', 'residual_max'} <= set(tap)
     text = (tiny_study / 'report.md').read_text()
-    assert markdown_tables_are_whole(text) and text.count('**') >= 2 * len(measures.MEASURES)
+    assert markdown_tables_are_whole(text) == []
+    assert text.count('**') >= 2 * len(measures.MEASURES)  # a sentence per measure
 
 
 def test_the_baselines_read_a_network_and_its_initialization(tiny_study):
