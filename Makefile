@@ -24,7 +24,7 @@ lint: $(ENV)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-# test: every test but the slow ones (kills and restarts), 3 min 54 s on 2 cores; test-all: those
+# test: every test but the slow ones (kills and restarts), 4 min 28 s on 2 cores; test-all: those
 # too; test-core: the core's own (1 min 37 s), to run after every edit
 test: $(ENV)
 	$(PYTHON) -c 'import torch; print("torch", torch.__version__, "on", "cuda" if torch.cuda.is_available() else "cpu")'
