@@ -299,8 +299,8 @@ def report(folder, networks, tau, tau_loss, granulated, prediction, curve):
             for h in HYPERPARAMETERS
         ]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    lines += ['', save_note(networks), '', figure(folder, networks), '']
-    lines += [measure_sentence(name, tau[name], granulated[name]) for name in MEASURES]
+    lines += ['', budget_note(networks), '', figure(folder, networks), '']
+    lines += ['- ' + measure_sentence(name, tau[name], granulated[name]) for name in MEASURES]
     lines += ['', '## The networks', '']
     lines.append(
         '| '
@@ -340,7 +340,7 @@ def tau_cell(t):
     return '—' if t['tau'] is None else f'{t["tau"]:+.2f} [{t["ci"][0]:+.2f}, {t["ci"][1]:+.2f}]'
 
 
-def save_note(networks):
+def budget_note(networks):
     lo = min(n['train_acc'] for n in networks)
     hi = max(n['train_acc'] for n in networks)
     return (
