@@ -91,30 +91,20 @@ def predict(curve, K, ratio):
 
 
 def predicted_accuracy(z, y, K, layout, curve):
-    """{dim: predicted a_train} for features z (n, D) with class labels y: one prediction per
-    head (each class's samples under per-class heads), weighted by the samples it scores."""
+    """({dim: predicted a_train}, {dim: effective dimension}) for features z (n, D) with class
+    labels y: one prediction per head (each class's samples under per-class heads), weighted by
+    the samples it scores; the dimensions averaged over the heads."""
     z = standardized(z)
     groups = (
         [y == c for c in y.unique()] if layout == 'per-class' else [torch.ones_like(y, dtype=bool)]
     )
-    out = {}
-    for dim in DIMS:
-        total = 0.0
-        for rows in groups:
-            d = effective_dims(z[rows])[dim]
-            n = int(rows.sum())
-            total += n * predict(curve, K, n / max(d, 1e-9))
-        out[dim] = total / len(y)
-    return out
-
-
-def network_dims(z, y, layout):
-    """The effective dimensions a tap's heads see (averaged over the class heads if per-class)."""
-    z = standardized(z)
-    if layout != 'per-class':
-        return effective_dims(z)
-    per_class = [effective_dims(z[y == c]) for c in y.unique()]
-    return {dim: sum(d[dim] for d in per_class) / len(per_class) for dim in DIMS}
+    heads = [(int(rows.sum()), effective_dims(z[rows])) for rows in groups]  # one SVD per head
+    predicted = {
+        dim: sum(n * predict(curve, K, n / max(d[dim], 1e-9)) for n, d in heads) / len(y)
+        for dim in DIMS
+    }
+    dims = {dim: sum(d[dim] for _, d in heads) / len(heads) for dim in DIMS}
+    return predicted, dims
 
 
 # --- trained networks -------------------------------------------------------------------------
@@ -143,9 +133,9 @@ def explain_run(run_dir, curve, device='auto', loaded=None):
     taps = {}
     for tap, z in feats.items():
         measured = probe['taps'][tap]
-        pred = predicted_accuracy(z.cpu(), y, cfg.random_labels, cfg.rlp_head, curve)
+        pred, dims = predicted_accuracy(z.cpu(), y, cfg.random_labels, cfg.rlp_head, curve)
         taps[tap] = {
-            'dims': network_dims(z.cpu(), y, cfg.rlp_head),
+            'dims': dims,
             'predicted': pred,
             'a_train': measured['a_train'],
             'a_fresh': measured['a_fresh'],

@@ -136,7 +136,8 @@ def test_the_prediction_reads_a_rank_deficient_tap_at_its_rank():
     g = torch.Generator().manual_seed(2)
     z = torch.randn(2000, 16, generator=g) @ torch.randn(16, 64, generator=g)
     y = torch.zeros(2000, dtype=torch.long)
-    predicted = explain.predicted_accuracy(z, y, 2, 'shared', curve)
+    predicted, dims = explain.predicted_accuracy(z, y, 2, 'shared', curve)
+    assert dims['rank'] == 16 and dims['width'] == 64
     assert predicted['rank'] == pytest.approx(explain.predict(curve, 2, 2000 / 16))
     assert predicted['width'] == pytest.approx(explain.predict(curve, 2, 2000 / 64))
 
