@@ -9,6 +9,9 @@ PYTHON ?= .venv/bin/python
 # The virtual environment is a file target, built on first use; PYTHON=python3 skips it.
 ENV := $(if $(filter .venv/bin/python,$(PYTHON)),.venv/installed,)
 SEEDS ?= 0
+# what runs a training command: nothing here; extensions/extensions.mk sets it on a machine with
+# several GPUs (each run then takes a GPU of its own)
+LAUNCH :=
 
 .PHONY: install lint test test-all test-core quick fashion-mnist cifar10 cifar100 requires-gpu study clean
 
@@ -85,8 +88,9 @@ seed_flags = --seed $(1) --label-seed $(1)
 
 study: $(DIR)/report.md
 
-$(DIR)/report.md: $(call seeded,$(REGULARIZERS) memorize $(UNLEARNING),probe.json) report.py
-	$(PYTHON) report.py $(DIR) --seeds $(SEEDS)
+$(DIR)/report.md: $(call seeded,$(REGULARIZERS) memorize $(UNLEARNING),probe.json) \
+  extensions/report/report.py
+	$(PYTHON) -m extensions.report.report $(DIR) --seeds $(SEEDS)
 
 # $* is <run>/seed<N>: train (or resume) the run, then measure its controls into probe.json
 $(DIR)/%/probe.json: metrics.py | $(ENV)

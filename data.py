@@ -23,8 +23,6 @@ horizontal flip run for a whole batch as one gather on the device, so no CPU wor
 (airbench does the same).
 """
 
-import contextlib
-import fcntl
 import functools
 import gzip
 import os
@@ -36,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchvision
+
+from plumbing import one_at_a_time
 
 DATASETS = ['cifar10', 'cifar100', 'fashion-mnist', 'fake']
 FASHION_MNIST_DEBIAN = '/usr/share/datasets/fashion-mnist'  # apt-get install dataset-fashion-mnist
@@ -236,22 +236,13 @@ def make_fake(like, seed=0):
     return split(n_train), split(n_test), classes
 
 
-@contextlib.contextmanager
-def one_at_a_time(data_dir):
-    """Runs started together (make -j) download or unpack a dataset one after the other. A folder
-    we cannot write to is only read: no lock needed."""
-    try:
-        os.makedirs(data_dir, exist_ok=True)
-        lock = open(os.path.join(data_dir, '.lock'), 'a')
-    except OSError:
-        yield
-        return
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
-        yield
-
-
 # --- the loader -------------------------------------------------------------------------------
+
+
+def memory_format(device):
+    """channels-last on CUDA, where convolutions are fastest in it; the usual layout elsewhere.
+    The loader's batches and train.build_model's network both take it from here."""
+    return torch.channels_last if torch.device(device).type == 'cuda' else torch.contiguous_format
 
 
 class GpuLoader:
@@ -282,9 +273,7 @@ class GpuLoader:
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.drop_last = drop_last
-        # channels_last: the layout the GPU's convolutions are fastest in
-        cuda = torch.device(device).type == 'cuda'
-        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.memory_format = memory_format(device)
         self.order_gen = torch.Generator().manual_seed(seed)
         self.aug_gen = torch.Generator(device=device).manual_seed(seed)
 

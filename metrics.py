@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from data import GpuLoader
+from model import own_class_head
 
 DRAWS = 16  # label draws R per side: m's error is sqrt(2/R) of one fit's spread
 FIT_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
@@ -69,6 +70,20 @@ def complexity(acc, K):
     return (acc - 1 / K) / (1 - 1 / K)
 
 
+def correct(logits, labels):
+    """Which samples a head gets right: argmax over the last dimension equals the label. Every
+    accuracy here (class, random-label, online, fresh heads) is the mean of this."""
+    return logits.argmax(-1) == labels
+
+
+def capacity(dim, n, num_classes, K, layout):
+    """What a head's number must be read against: its input width D, the samples each head sees,
+    and Cover's count 2D(K - 1), about how many random labels a linear head fits on any D
+    features (Cover 1965: 2D samples per free logit, K - 1 free logits)."""
+    per_head = n / (num_classes if layout == 'per-class' else 1)
+    return {'dim': dim, 'samples_per_head': per_head, 'cover': 2 * dim * (K - 1)}
+
+
 def wilson_interval(acc, n, z=1.96):
     """95% Wilson score interval of a binomial proportion acc observed on n samples."""
     if n == 0:
@@ -76,40 +91,6 @@ def wilson_interval(acc, n, z=1.96):
     center = (acc + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return [max(0.0, center - half), min(1.0, center + half)]
-
-
-def autocast(device, bf16=True):
-    """bf16 autocast on CUDA (tensor-core matmuls, half the activation bytes); fp32 on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda')
-
-
-@torch.no_grad()
-def evaluate(model, loader, loss_fn, bf16=True):
-    """One pass in eval mode over a loader of (x, y, r): mean loss terms, class accuracy (and
-    each sample's correctness, in the loader's order) and random-label accuracy per tap.
-    loss_fn(x, y, r) -> (loss terms, class logits, {tap: random-label logits})."""
-    model.eval()
-    device = next(model.parameters()).device
-    sums = {'class': 0.0, 'rnd': 0.0, 'unlearn': 0.0}
-    hits, rand_hits = [], {tap: 0 for tap in model.taps}
-    for x, y, r in loader:
-        with autocast(device, bf16):
-            terms, logits, rand_logits = loss_fn(x, y, r)
-        for k in sums:
-            sums[k] += terms[k] * len(y)  # kept on the device: no sync per batch
-        hits.append(logits.argmax(1) == y)
-        for tap, out in rand_logits.items():
-            rand_hits[tap] += (out.argmax(1) == r).sum()
-    model.train()
-    correct = torch.cat(hits).cpu()
-    n = len(correct)
-    return {
-        **{f'loss_{k}': float(v) / n for k, v in sums.items()},
-        'acc': correct.float().mean().item(),
-        'rand_acc': {tap: float(v) / n for tap, v in rand_hits.items()},
-        'correct': correct,
-        'n': n,
-    }
 
 
 # --- fresh heads and the controls -----------------------------------------------------------
@@ -136,13 +117,11 @@ def fit_heads(z, y, labels, K, num_classes, layout, l2=FIT_L2, max_steps=FIT_MAX
     z = torch.cat([z, torch.ones_like(z[:, :1])], 1)  # (N, D + 1); the last column is the bias
     groups = num_classes if layout == 'per-class' else 1
     W = torch.zeros(R, z.shape[1], groups * K, device=z.device, requires_grad=True)
-    rows, labels = torch.arange(N, device=z.device), labels.to(z.device)
+    labels = labels.to(z.device)
 
     def logits():
         out = torch.einsum('nd,rdk->rnk', z, W)  # (R, N, groups * K)
-        if groups > 1:
-            out = out.view(R, N, groups, K)[:, rows, y]  # (R, N, K): each sample's class head
-        return out
+        return own_class_head(out, y, K) if groups > 1 else out  # (R, N, K)
 
     def objective():
         opt.zero_grad()
@@ -163,7 +142,7 @@ def fit_heads(z, y, labels, K, num_classes, layout, l2=FIT_L2, max_steps=FIT_MAX
     steps = opt.state[W]['n_iter']
     with torch.no_grad():
         out = logits()
-        accuracy = (out.argmax(-1) == labels).float().mean(1).cpu()
+        accuracy = correct(out, labels).float().mean(1).cpu()
         loss = F.cross_entropy(out.reshape(R * N, K), labels.reshape(-1)).item()
     converged = steps < max_steps or W.grad.abs().max().item() <= FIT_TOLERANCE
     return HeadFit(accuracy, steps, converged, loss)
@@ -240,18 +219,16 @@ def measure(model, init_model, data, K, layout, seed, device, features=tap_featu
     z = {side: features(model, s[0], data.mean, data.std, device) for side, s in sets.items()}
     z_init = features(init_model, sets['train'][0], data.mean, data.std, device)
     (_, y, r), (_, y_held, r_held) = sets['train'], sets['heldout']
-    per_head = n / (data.num_classes if layout == 'per-class' else 1)
     taps = {}
     for tap, z_train in z['train'].items():
         sides = (z_train, y, r), (z['heldout'][tap], y_held, r_held), (z_init[tap], y, r)
-        D = z_train.shape[1]
-        taps[tap] = {'dim': D, 'samples_per_head': per_head, 'cover': 2 * D * (K - 1)}
+        taps[tap] = capacity(z_train.shape[1], n, data.num_classes, K, layout)
         taps[tap] |= controls(*sides, K, data.num_classes, layout, seed=seed + 1)
         taps[tap]['online'] = None
         if tap in model.rand_heads:
             with torch.no_grad():
-                guess = model.rand_heads[tap](z_train, y).argmax(1)
-            taps[tap]['online'] = (guess == r).float().mean().item()
+                hits = correct(model.rand_heads[tap](z_train, y), r)
+            taps[tap]['online'] = hits.float().mean().item()
     source = 'training images not trained on' if split == 'heldout' else 'test split'
     return {'status': 'done', 'n': n, 'draws': DRAWS, 'heldout': source, 'taps': taps}
 

@@ -89,6 +89,13 @@ def cnn(in_channels, widths=(16, 32, 64)):
 BACKBONES = {'wrn16_4': wrn, 'resnet18': resnet18, 'cnn': cnn}
 
 
+def own_class_head(logits, y, K):
+    """Per-class heads: (..., B, C*K) logits of every class's head -> (..., B, K), each sample's
+    scored by the head of its own class y_i. A view and one gather: no loop over classes."""
+    per_class = logits.unflatten(-1, (-1, K))  # (..., B, C, K)
+    return per_class[..., torch.arange(len(y), device=y.device), y, :]  # (..., B, K)
+
+
 class RandomLabelHead(nn.Module):
     """h: K random-label logits per sample, from the head of the sample's class or a shared one."""
 
@@ -105,10 +112,7 @@ class RandomLabelHead(nn.Module):
         if frozen:
             w, b = w.detach(), b.detach()
         out = F.linear(z, w, b)  # (B, C*K) or (B, K)
-        if not self.per_class:
-            return out
-        out = out.view(len(z), -1, self.K)  # (B, C, K): every class's head
-        return out[torch.arange(len(z), device=z.device), y]  # (B, K): the head of class y_i
+        return own_class_head(out, y, self.K) if self.per_class else out
 
 
 @dataclass

@@ -85,12 +85,12 @@ def markdown_tables_are_whole(text):
     return problems
 
 
-def interrupt_in_epoch_two(monkeypatch, out, *args, module=train, main=None):
-    """Run a trainer (train.py, or `module` with its `main`) until it dies after the epoch-1
-    checkpoint, before the epoch-2 one (a KeyboardInterrupt in the second evaluation pass of the
-    test set), as a killed run would."""
+def interrupt_in_epoch_two(monkeypatch, out, *args, main=None):
+    """Run a trainer (train.py, or another's `main`: they all run train.run) until it dies after
+    the epoch-1 checkpoint, before the epoch-2 one (a KeyboardInterrupt in the second evaluation
+    pass of the test set), as a killed run would."""
     calls = {'n': 0}
-    real_evaluate = module.evaluate
+    real_evaluate = train.evaluate
 
     def crash_in_epoch_two(*a, **k):
         calls['n'] += 1
@@ -99,7 +99,7 @@ def interrupt_in_epoch_two(monkeypatch, out, *args, module=train, main=None):
         return real_evaluate(*a, **k)
 
     with monkeypatch.context() as m:
-        m.setattr(module, 'evaluate', crash_in_epoch_two)
+        m.setattr(train, 'evaluate', crash_in_epoch_two)
         with pytest.raises(KeyboardInterrupt):
             run_train(out, *args, main=main)
 

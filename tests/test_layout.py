@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT, markdown_tables_are_whole
 
-CORE = ['data', 'model', 'regularizer', 'metrics', 'train', 'report']
+CORE = ['data', 'model', 'regularizer', 'metrics', 'train', 'plumbing']
 
 
 def test_importing_the_core_loads_no_extension():

@@ -86,11 +86,13 @@ def test_results_follow_the_contract(runs):
     }
     assert all(set(h) == keys for h in r['history']) and set(r['final']) >= keys | {'rand_acc_ci'}
     assert list(r['final']['rand_acc']) == ['stage1', 'stage2', 'penultimate']
+    # Cover's count 2D(K - 1): the same formula (metrics.capacity) as probe.json's
     assert r['final']['head_capacity']['penultimate'] == {
         'samples_per_head': 51.2,
         'dim': 64,
-        'cover_2d': 128,
+        'cover': 128,
     }
+    assert r['commit'] and len(r['code']) == 12  # which code made it (plumbing.identity)
 
 
 def test_seeded_run_is_bit_identical_twice(tmp_path):

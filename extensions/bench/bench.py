@@ -6,7 +6,7 @@ Compares, on CIFAR-shaped synthetic data (or Fashion-MNIST-shaped on the CPU, at
   ours          uint8 data on the device, crop and flip batched on the device (data.GpuLoader)
 with and without the random-label heads at all taps plus the `reg` term, fp32 against
 bf16 + channels_last, and eager against torch.compile. Every row runs the same training step
-(train.forward_step, SGD) after an untimed warm-up, timed with the device synchronized; the table
+(train.train_step, SGD) after an untimed warm-up, timed with the device synchronized; the table
 gives images/s and ratios.
 """
 
@@ -19,7 +19,6 @@ from PIL import Image
 
 import data as data_lib
 import train
-from metrics import autocast
 from model import Net
 
 
@@ -94,6 +93,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
             str(cfg.batch_size),
         ]
         + ([] if bf16 else ['--no-bf16'])
+        + (['--compile'] if compile_ else [])  # train_step compiles itself under --compile
     )
     torch.manual_seed(0)
     model = Net(
@@ -108,21 +108,21 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
     )
     lam = torch.ones((), device=device)
     if heads:
-        step = train.forward_step
+        step = train.train_step(model, batches, cfg, train.objective)
     else:  # the same network with no random-label heads and no unlearning term: class loss only
 
-        def step(model, batch, lam, cfg):
+        def step(batch, lam):
             x, y, _ = batch
-            with autocast(x.device, cfg.bf16):
+            with train.autocast(x.device, cfg.bf16):
                 loss = torch.nn.functional.cross_entropy(model(x).logits.float(), y)
             return loss, loss.detach()
 
-    step = torch.compile(step) if compile_ else step
+    step = torch.compile(step) if compile_ and not heads else step
     for i in range(warmup + steps):
         if i == warmup:
             sync(device)
             t0 = time.perf_counter()
-        loss, _ = step(model, next(batches), lam, cfg)
+        loss, _ = step(next(batches), lam)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

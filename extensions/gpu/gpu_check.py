@@ -22,7 +22,7 @@ import time
 import torch
 
 from extensions.bench import bench
-from report import table
+from extensions.report.markdown import table
 
 STUDY_RUNS, STUDY_EPOCHS = 16, 30  # make cifar10: 6 regularizers, the control, 9 unlearning runs
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from matplotlib import pyplot as plt
 
+from extensions.report.markdown import save
 from metrics import fit_heads, tap_features
-from report import save
 
 RANK_RTOL = 1e-3  # a direction counts when its singular value is above this share of the largest
 DIMS = ('width', 'rank', 'pr')

@@ -42,9 +42,10 @@ import torch.nn.functional as F
 from matplotlib import pyplot as plt
 
 from data import GpuLoader
+from extensions.report.markdown import save
 from metrics import interval_words
-from report import save
-from train import commit, eval_loader
+from plumbing import commit
+from train import eval_batches
 
 from . import explain
 
@@ -158,7 +159,7 @@ def loss_and_accuracy(model, data, split, device):
     model.eval()
     total, hits, n = 0.0, 0, 0
     with torch.no_grad():
-        for x, y, _ in eval_loader(data, split, device):
+        for x, y, _ in eval_batches(data, split, device):
             logits = model(x).logits.float()
             total += F.cross_entropy(logits, y, reduction='sum').item()
             hits += (logits.argmax(1) == y).sum().item()

@@ -192,7 +192,7 @@ def distribute(module, device):
     # a 1-channel input's first conv gets weight gradients whose strides differ from DDP's
     # buckets only along a dimension of size 1: a harmless copy, warned about once a process
     warnings.filterwarnings('ignore', 'Grad strides do not match bucket view strides')
-    ids = [device] if device.type == 'cuda' else None
+    ids = [torch.cuda.current_device()] if device.type == 'cuda' else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 

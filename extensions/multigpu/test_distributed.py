@@ -23,6 +23,7 @@ import torch
 from conftest import ROOT, TINY, run_train
 
 import data
+import plumbing
 import train
 from extensions.multigpu import parallel, train_ddp
 
@@ -241,14 +242,13 @@ def test_killed_two_process_run_resumes_to_the_same_numbers(tmp_path):
     assert max_difference(read(killed), read(whole)) == 0
 
 
-def test_batches_smaller_than_the_world_are_refused(monkeypatch, capsys):
+def test_batches_smaller_than_the_world_are_refused(monkeypatch):
     monkeypatch.setattr(parallel, 'world_size', lambda: 4)
     parse = train.build_parser().parse_args
-    with pytest.raises(SystemExit) as e:
-        train_ddp.refuse_small_batches(parse(['--batch-size', '170']), 512)  # 3 x 170, then 2
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count('\n') == 1 and 'batch of 2 images' in err
-    train_ddp.refuse_small_batches(parse(['--batch-size', '128']), 512)  # 4 x 128: fine
+    d = data.load('fake', '', 0, 2, fake_like='fashion-mnist', subset=512)
+    with pytest.raises(plumbing.Refused, match='batch of 2 images'):  # 3 x 170, then 2
+        train_ddp.batches(parse(['--batch-size', '170']), d, torch.device('cpu'))
+    assert len(train_ddp.batches(parse(['--batch-size', '128']), d, torch.device('cpu'))) == 4
 
 
 # --- one GPU per run: lock files --------------------------------------------------------------

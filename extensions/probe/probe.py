@@ -35,6 +35,7 @@ import torchvision.transforms as T
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 import data as data_lib
+import plumbing
 import train as train_lib
 from metrics import DRAWS, controls, detectable, interval_words, measure, tap_features
 
@@ -192,7 +193,7 @@ def load_run(run_dir, device='auto', data_dir=None):
     options = vars(train_lib.build_parser().parse_args([]))
     cfg = argparse.Namespace(**{k: results['config'][k] for k in options} | {'device': device})
     cfg.data_dir = data_dir or cfg.data_dir
-    dev = train_lib.pick_device(cfg)
+    dev = plumbing.pick_device(cfg.device)
     ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
     draws = (cfg.label_seed, cfg.random_labels, cfg.label_noise, None, cfg.test_subset)
     full = data_lib.load(cfg.dataset, cfg.data_dir, *draws, cfg.fake_like)  # every training image
@@ -240,7 +241,7 @@ def probe_run(run_dir, device='auto', data_dir=None, layers=None, label_seed=Non
         )
         features = fx_features(nodes)
     result = measure(model, init_model, data, cfg.random_labels, cfg.rlp_head, seed, dev, features)
-    return result | {'random_labels': cfg.random_labels, 'seed': seed, 'commit': train_lib.commit()}
+    return result | {'random_labels': cfg.random_labels, 'seed': seed, **plumbing.identity()}
 
 
 def fx_features(nodes):
@@ -336,7 +337,7 @@ def probe_arch(args):
     check_writable(args.out)
     resolve_layers(model, args.layers)  # a bad name fails now, before any data is read
     train, heldout, source, transform = arch_data(args, model)
-    device = train_lib.pick_device(args)
+    device = plumbing.pick_device(args.device)
     options = ('random_labels', 'rlp_head', 'n', 'label_seed', 'batch_size', 'workers')
     options = {k: getattr(args, k) for k in options}  # probe()'s keywords, named as the flags
     options |= {'init_model': init_model.to(device), 'transform': transform}
@@ -344,7 +345,7 @@ def probe_arch(args):
         result = probe(model.to(device), train, heldout, args.layers, **options)
     except OSError as e:  # an image file that cannot be read
         raise ProbeError(f'{type(e).__name__}: {e}'.replace('\n', ' ')) from None
-    return result | {'heldout': source, 'arch': args.arch, 'commit': train_lib.commit()}
+    return result | {'heldout': source, 'arch': args.arch, **plumbing.identity()}
 
 
 def check_writable(out):
@@ -415,9 +416,7 @@ ARCH_ONLY += 'batch_size workers image_size mean std'.split()
 
 
 def build_parser():
-    p = train_lib.Parser(
-        prog='probe', description=__doc__.split('\n')[0], formatter_class=train_lib.HelpFormatter
-    )
+    p = plumbing.Parser('probe', __doc__)
     add = p.add_argument
     add('run_dir', nargs='?', help='a finished run folder of train.py (or give --arch)')
     add('--layers', nargs='+', metavar='LAYER', help='taps: node names, stageN, or penultimate')
@@ -513,7 +512,7 @@ def main(argv=None):
     except (ProbeError, TapError, data_lib.DataError) as e:
         print(f'probe: error: {e}', file=sys.stderr)
         sys.exit(2)
-    train_lib.write_json(args.out, result)
+    plumbing.write_json(args.out, result)
     print(table(result))
     print(f'wrote {args.out}')
     return result

@@ -30,10 +30,10 @@ matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-import train  # noqa: E402
+import plumbing  # noqa: E402
+from extensions.report.markdown import prose, table  # noqa: E402
 from extensions.validation.leaveout import spearman  # noqa: E402
 from metrics import across_networks  # noqa: E402
-from report import prose, table  # noqa: E402
 
 SYSTEMS = {  # run-name prefix: its name in the tables
     'ce': 'cross-entropy',
@@ -560,7 +560,7 @@ def noise_report(folder):
 
 
 def main(argv=None):
-    p = train.Parser(prog='noise_report', description=__doc__.split('\n')[0])
+    p = plumbing.Parser('noise_report', __doc__)
     p.add_argument('folder', help='the study folder, e.g. results/noise')
     folder = p.parse_args(argv).folder
     if not os.path.isdir(folder) or not run_order(load_runs(folder)):

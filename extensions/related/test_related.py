@@ -1,7 +1,7 @@
 """The related systems against independent references: the robust log loss's symmetry, the
 confusion loss's zero gradient at a uniform head, LIMIT's replaced gradient, turn-over dropout's
 masks; each flag end to end, resumed to the same numbers; and, without any of them, the same
-results.json and probe.json as train.py (the two loops cannot drift apart)."""
+results.json and probe.json as train.py."""
 
 import functools
 import json
@@ -44,7 +44,7 @@ def related_model(limit=False, tod=False):
 
 def related_losses(model, x, y, r, **options):
     cfg = SimpleNamespace(**OPTIONS | options)
-    return train_related.related_losses(model, x, y, r, None, options.get('lam', 1.0), cfg)
+    return train_related.objective(model, (x, y, r), options.get('lam', 1.0), cfg)
 
 
 def rll_by_hand(logits, y, alpha):
@@ -191,16 +191,15 @@ def test_flag_runs_end_to_end_and_resumes_to_the_same_numbers(
     main = train_related.main
     whole = run_train(tmp_path / 'whole', *args, main=main)
     assert whole['status'] == 'done' and whole['config'][FLAGS[name][0][2:].replace('-', '_')]
-    interrupt_in_epoch_two(
-        monkeypatch, tmp_path / 'resumed', *args, module=train_related, main=main
-    )
+    interrupt_in_epoch_two(monkeypatch, tmp_path / 'resumed', *args, main=main)
     resumed = run_train(tmp_path / 'resumed', *args, main=main)
     assert without_timings(resumed) == without_timings(whole)
     final = whole['final']
     assert final['train_acc_clean'] is not None and final['train_acc_noisy'] is not None
     if name == 'tod':
         assert len(seen) == 128 and len(steps) >= 2 * 2  # both epochs, every sample
-        cfg = train_related.parse_args([*TINY, *args, '--out', str(tmp_path / 'whole')])
+        argv = [*TINY, *args, '--out', str(tmp_path / 'whole')]
+        cfg = train.parse_args(argv, train_related.build_parser())
         assert set(seen) == set(train.load_data(cfg).train_index.tolist())  # dataset indices
         per_sample = torch.load(tmp_path / 'whole' / 'self_influence.pt', weights_only=True)
         assert len(per_sample['self_influence']) == 128 and per_sample['noisy'].any()
@@ -233,9 +232,8 @@ def test_bad_related_flag_is_one_line_and_exit_2(name, tmp_path, capsys):
 
 
 def test_without_a_related_option_it_writes_what_train_py_writes(tmp_path, fake_once):
-    """The drift guard: train_related's loop is a copy of train.py's with the systems' lines
-    added. With none of them, results.json (timings and the added options aside) and probe.json
-    (its commit aside) must be train.py's, number for number."""
+    """train_related is train.run with its seams: with none of its options, results.json
+    (timings and the added options aside) and probe.json must be train.py's, number for number."""
     args = ['--epochs', '2', '--augment', '--dropout', '0.2', '--taps', 'all', '--unlearn', 'reg']
     args += ['--subset', '256', '--rlp-head', 'shared', '--probe']
     plain = run_train(tmp_path / 'train', *args)

@@ -5,10 +5,10 @@ Every option of train.py, plus (SPEC, "Related systems"):
   --limit --limit-beta β       LIMIT: g's gradient predicted from x alone (classloss.py)
   --tod                        turn-over dropout on z with a fixed mask per sample (tod.py)
   --unlearn confusion          f pushes the frozen random-label head toward uniform output
-The run's files and their contracts are train.py's; a --tod run adds DIR/self_influence.pt and
-self-influence numbers to results.json. With none of these options it computes what train.py
-computes (tests/ check it: the same results.json and probe.json), so the loop below is train.py's
-`train` with the systems' lines added: diff the two to see them.
+The run is train.py's (train.run, with the seams below: the network, the objective, batches that
+carry each sample's dataset index, and turn-over dropout's numbers); its files and their
+contracts are train.py's, and a --tod run adds DIR/self_influence.pt and self-influence numbers
+to results.json. With none of these options it writes what train.py writes (test_related.py).
 
 Confusion (Alvi, Zisserman & Nellåker 2018, "Turning a blind eye", the fair-AI method the seed
 paper names as its inspiration): L_conf = -(1/K) Σ_k log p̂_k, the cross-entropy between the uniform
@@ -18,15 +18,13 @@ regularizer, gives f no reward for making the head confidently wrong.
 """
 
 import os
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 import data as data_lib
+import plumbing
 import train
-from metrics import autocast, evaluate, measure
 from regularizer import random_label_losses
 
 from . import classloss, tod
@@ -36,25 +34,19 @@ def build_parser():
     p = train.build_parser()
     p.prog = 'train_related'
     p.conflict_handler = 'resolve'  # --unlearn gains a choice: the option is redefined
-    add = p.add_argument_group('related systems (SPEC, "Related systems")').add_argument
+    add = p.add_argument_group('related systems (extensions/related/README.md)').add_argument
     choices = ['none', 'grl', 'reg', 'confusion']
     add('--unlearn', default='none', choices=choices, help='unlearning term (confusion: Alvi 2018)')
     add('--loss', default='ce', choices=['ce', 'rll'], help='class loss (rll: Patel & Sastry 2021)')
-    add('--rll-alpha', type=train.POSITIVE, default=0.1, help='α of the robust log loss')
+    add('--rll-alpha', type=plumbing.POSITIVE, default=0.1, help='α of the robust log loss')
     add('--limit', action='store_true', help='LIMIT (Harutyunyan et al. 2020): predicted gradient')
-    add('--limit-beta', type=train.NONNEGATIVE, default=1.0, help="β, weight of LIMIT's β‖ĝ‖²")
+    add('--limit-beta', type=plumbing.NONNEGATIVE, default=1.0, help="β, weight of LIMIT's β‖ĝ‖²")
     add('--tod', action='store_true', help='turn-over dropout on z (Kobayashi et al. 2020)')
+    smoothing = '--label-smoothing smooths the cross-entropy target; use it with --loss ce'
+    p.checks.append(lambda cfg: cfg.loss == 'rll' and cfg.label_smoothing > 0 and smoothing)
+    limit = '--limit predicts the gradient of the cross-entropy; use it with --loss ce'
+    p.checks.append(lambda cfg: cfg.limit and cfg.loss != 'ce' and limit)
     return p
-
-
-def parse_args(argv=None):
-    p = build_parser()
-    cfg = train.parse_args(argv, p)
-    if cfg.loss == 'rll' and cfg.label_smoothing > 0:
-        p.error('--label-smoothing smooths the cross-entropy target; use it with --loss ce')
-    if cfg.limit and cfg.loss != 'ce':
-        p.error('--limit predicts the gradient of the cross-entropy; use it with --loss ce')
-    return cfg
 
 
 def build_model(cfg, data, device):
@@ -70,11 +62,22 @@ def build_model(cfg, data, device):
     return model
 
 
-def related_losses(model, x, y, r, index, lam, cfg):
+def batches(cfg, data, device):
+    """train.py's training batches with each sample's dataset index: (x, y, r, index)."""
+    order = {'shuffle': True, 'augment': cfg.augment, 'drop_last': cfg.compile, 'seed': cfg.seed}
+    labels = (data.train_y, data.train_r, data.train_index)
+    x, bs = data.train_x, cfg.batch_size
+    return data_lib.GpuLoader(x, labels, data.mean, data.std, bs, device, **order)
+
+
+def objective(model, batch, lam, cfg):
     """regularizer.losses with the related systems: the class loss (CE, RLL or LIMIT), g reading z
-    through the turn-over masks, and confusion as an unlearning term."""
+    through the turn-over masks (training batches carry the index; evaluation ones do not), and
+    confusion as an unlearning term."""
+    x, y, r = batch[:3]
+    index = batch[3] if cfg.tod and len(batch) > 3 else None
     features = model.features(x)
-    logits = tod.classify(model, features['penultimate'], index if cfg.tod else None)
+    logits = tod.classify(model, features['penultimate'], index)
     unlearn = 'none' if cfg.unlearn == 'confusion' else cfg.unlearn  # confusion: added below
     loss_rnd, loss_unlearn, rand_logits = random_label_losses(
         model.rand_heads, features, y, r, lam, unlearn, cfg.unlearn_taps, cfg.memorize
@@ -108,45 +111,23 @@ def confusion_loss(logits):
     return -torch.log_softmax(logits, 1).mean(1).mean()
 
 
-def loss_fn(model, cfg, lam):
-    """(x, y, r) -> loss terms and logits, for evaluation: no masks."""
-    return lambda x, y, r: related_losses(model, x, y, r, None, lam, cfg)
-
-
-def step(model, batch, lam, cfg):
-    """train.forward_step with each sample's dataset index for the turn-over masks."""
-    x, y, r, index = batch
-    with autocast(x.device, cfg.bf16):
-        terms, logits, rand_logits = related_losses(model, x, y, r, index, lam, cfg)
-    stats = {f'loss_{k}': terms[k].detach() * len(y) for k in ('class', 'rnd', 'unlearn')}
-    stats['images'] = x.new_tensor(len(y), dtype=torch.float32)
-    stats['correct'] = (logits.argmax(1) == y).sum().float()
-    stats |= {f'rand_{tap}': (out.argmax(1) == r).float().sum() for tap, out in rand_logits.items()}
-    return terms['total'], stats
-
-
 # --- turn-over dropout's numbers ------------------------------------------------------------------
 
 
-def index_loader(data, device):
-    """The training set in order, with each sample's dataset index."""
-    labels = (data.train_y, data.train_r, data.train_index)
-    return data_lib.GpuLoader(data.train_x, labels, data.mean, data.std, 1024, device)
-
-
-def tod_epoch(model, data, device):
-    """After an epoch: the mean self-influence of clean and noisy samples and their training
-    accuracy through their own masks (who is fitted when; Liu, Lin & Jaggi 2021)."""
-    per_sample = tod.self_influence(model, index_loader(data, device))
+def extras(model, data, cfg, final):
+    """After every epoch (and at the end): the mean self-influence of clean and noisy samples and
+    their training accuracy through their own masks (who is fitted when; Liu, Lin & Jaggi 2021).
+    At the end also every sample's self-influence and the test influence of hard and easy clean
+    ones, in DIR/self_influence.pt."""
+    if not cfg.tod:
+        return {}
+    device = next(model.parameters()).device
+    in_order = (data.train_y, data.train_r, data.train_index)  # the training set, in order
+    loader = data_lib.GpuLoader(data.train_x, in_order, data.mean, data.std, 1024, device)
+    per_sample = tod.self_influence(model, loader)
     summary = tod.summarize(per_sample, data.train_noisy)
-    keep = ('self_influence', 'train_acc_clean', 'train_acc_noisy')
-    return {k: summary[k] for k in keep}, per_sample
-
-
-def tod_final(model, data, device, out):
-    """Self-influence of every training sample and the test influence of hard and easy clean
-    ones; writes DIR/self_influence.pt atomically and returns the summary for `final`."""
-    summary, per_sample = tod_epoch(model, data, device)
+    if not final:
+        return {k: summary[k] for k in ('self_influence', 'train_acc_clean', 'train_acc_noisy')}
     x, y, r = (t[: tod.TEST_INFLUENCE_MAX] for t in (data.test_x, data.test_y, data.test_r))
     test = data_lib.GpuLoader(x, (y, r), data.mean, data.std, 1024, device)
     index = per_sample['index']
@@ -155,7 +136,7 @@ def tod_final(model, data, device, out):
     permuted = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(0))]
     per_sample['test_influence_control'] = tod.test_influence(model, permuted, data.train_y, test)
     per_sample.update(noisy=data.train_noisy, y=data.train_y)
-    path = os.path.join(out, 'self_influence.pt')
+    path = os.path.join(cfg.out, 'self_influence.pt')
     torch.save(per_sample, path + '.tmp')
     os.replace(path + '.tmp', path)
     return {
@@ -165,91 +146,11 @@ def tod_final(model, data, device, out):
     }
 
 
-# --- one run: train.run and train.train, with the systems' lines ----------------------------------
-
-
-def run(cfg, data=None):
-    paths = {'results': 'results.json', 'probe': 'probe.json', 'checkpoint': 'checkpoint.pt'}
-    paths = {k: os.path.join(cfg.out, v) for k, v in paths.items()}
-    device = train.pick_device(cfg)
-    results = train.read_finished(paths['results'], vars(cfg))
-    if results is not None and (os.path.exists(paths['probe']) or not cfg.probe):
-        print(f'{paths["results"]} exists: run finished, nothing to do')
-        return results
-    data = data or train.load_data(cfg)
-    model = build_model(cfg, data, device)
-    if results is None:
-        results = train_related(cfg, data, model, device, paths)
-    else:
-        train.load_checkpoint(paths['checkpoint'], model, None, None, vars(cfg))
-    if cfg.probe and results['status'] == 'done':
-        init_model = build_model(cfg, data, device)
-        probe = measure(
-            model, init_model, data, cfg.random_labels, cfg.rlp_head, cfg.label_seed, device
-        )
-        train.write_json(paths['probe'], probe | {'commit': train.commit()})
-        print(f'controls measured | {paths["probe"]}')
-    return results
-
-
-def train_related(cfg, data, model, device, paths):
-    config, env = vars(cfg), train.environment(device, cfg)
-    print(f'torch {env["torch"]} on {env["device"]} | config {config}', flush=True)
-    labels = (data.train_y, data.train_r, data.train_index)  # + the index, for the masks
-    order = {'shuffle': True, 'augment': cfg.augment, 'drop_last': cfg.compile, 'seed': cfg.seed}
-    loader = data_lib.GpuLoader(
-        data.train_x, labels, data.mean, data.std, cfg.batch_size, device, **order
-    )
-    test_loader = train.eval_loader(data, 'test', device)
-    opt = train.make_optimizer(model, cfg, device)
-    lam = torch.zeros((), device=device)
-    history = []
-    if os.path.exists(paths['checkpoint']):
-        history = train.load_checkpoint(paths['checkpoint'], model, opt, loader, config)
-        print(f'resumed from {paths["checkpoint"]} after epoch {len(history)}')
-    step_fn = torch.compile(step) if cfg.compile else step
-    results = {'config': config, 'env': env}
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        try:
-            online, seen = train.train_epoch(model, opt, loader, step_fn, cfg, lam, epoch)
-        except train.Diverged as e:
-            results |= {'status': 'diverged', 'diverged': {'epoch': epoch, 'reason': str(e)}}
-            train.write_json(paths['results'], results | {'history': history, 'final': None})
-            print(f'diverged in epoch {epoch} ({e})', file=sys.stderr)
-            return results
-        seconds = time.perf_counter() - t0
-        test = evaluate(model, test_loader, loss_fn(model, cfg, cfg.lam), cfg.bf16)
-        K = cfg.random_labels
-        record = train.epoch_record(epoch, opt, lam, online, test, seconds, seen, K)
-        if cfg.tod:  # self-influence and accuracy of clean and noisy samples, per epoch
-            record |= tod_epoch(model, data, device)[0]
-        history.append(record)
-        print(f'epoch {epoch:3d}/{cfg.epochs} | loss {online["loss_class"]:.3f}', flush=True)
-        train.save_checkpoint(
-            paths['checkpoint'], model, opt, loader, history, config, data.train_index
-        )
-
-    final = train.final_metrics(model, data, history, cfg, device, loss_fn(model, cfg, cfg.lam))
-    if cfg.tod:
-        final |= tod_final(model, data, device, cfg.out)
-    results |= {
-        'status': 'done',
-        'history': history,
-        'final': final,
-        'data': train.data_sizes(data),
-    }
-    train.write_json(paths['results'], results)
-    print(f'done | test {final["test_acc"]:.1%} | {paths["results"]}')
-    return results
+SEAMS = train.Seams(build_model=build_model, objective=objective, batches=batches, extras=extras)
 
 
 def main(argv=None):
-    cfg = parse_args(argv)
-    try:
-        run(cfg)
-    except data_lib.DataError as e:
-        train.fail(str(e))
+    train.main(argv, build_parser(), SEAMS)
 
 
 if __name__ == '__main__':

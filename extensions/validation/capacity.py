@@ -11,8 +11,8 @@ import torch
 from matplotlib import pyplot as plt
 from matplotlib.ticker import NullFormatter
 
+from extensions.report.markdown import save
 from metrics import complexity, controls, fit_heads, tap_features
-from report import save
 
 SIZES = [125, 250, 500, 1000, 2000, 4000]  # samples per head, at initialization
 KS = [2, 10]

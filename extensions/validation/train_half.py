@@ -5,14 +5,14 @@ halves of a pool: P[correct | trained on it] - P[correct | left out]. Here the p
 --subset (2n images, drawn by --label-seed) and --half J trains on its J-th seeded half: halves
 2k and 2k + 1 split the pool the same way, so they are complementary, and every pool image is in
 exactly one network of the pair. Every image the network does not train on, the other half
-included, is its held-out set. Without --half this is train.py (the run is train.run itself).
+included, is its held-out set. The run is train.run with this data (the `load_data` seam); without
+--half it is train.py's.
 """
 
 import dataclasses
 
 import torch
 
-import data as data_lib
 import train
 
 
@@ -21,6 +21,8 @@ def build_parser():
     p.prog = 'train_half'
     what = 'train on the J-th seeded half of the --subset pool (2k, 2k+1: complementary)'
     p.add_argument('--half', type=int, default=None, metavar='J', help=what)
+    pool = '--half must be >= 0 and needs --subset of at least 2 images'
+    p.checks.append(lambda c: c.half is not None and (c.half < 0 or (c.subset or 2) < 2) and pool)
     return p
 
 
@@ -44,17 +46,14 @@ def half_of(data, label_seed, half):
     return dataclasses.replace(data, **split)
 
 
+def load_half(cfg):
+    """The Data of --half J of the --subset pool (the pool itself without --half)."""
+    pool = train.load_data(cfg)
+    return pool if cfg.half is None else half_of(pool, cfg.label_seed, cfg.half)
+
+
 def main(argv=None):
-    p = build_parser()
-    cfg = train.parse_args(argv, p)
-    if cfg.half is not None and (cfg.half < 0 or (cfg.subset or 2) < 2):
-        p.error(f'--half must be >= 0 and needs --subset of at least 2 images (got {cfg.half})')
-    try:
-        pool = train.load_data(cfg)
-        data = pool if cfg.half is None else half_of(pool, cfg.label_seed, cfg.half)
-        train.run(cfg, data)
-    except data_lib.DataError as e:
-        train.fail(str(e))
+    train.main(argv, build_parser(), train.Seams(load_data=load_half))
 
 
 if __name__ == '__main__':

@@ -28,9 +28,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import data as data_lib  # noqa: E402
+import plumbing  # noqa: E402
 import train as train_lib  # noqa: E402
-from metrics import across_networks, detectable, evaluate, interval_words, measure  # noqa: E402
-from report import prose, save, table  # noqa: E402
+from extensions.report.markdown import prose, save, table  # noqa: E402
+from metrics import across_networks, detectable, interval_words, measure  # noqa: E402
 
 from . import capacity as capacity_lib  # noqa: E402
 from .feature_control import EMBED_NOISE, feature_control  # noqa: E402
@@ -108,8 +109,8 @@ def leave_out(runs, device):
     for run in runs:
         cfg, pool, data, model, _ = network(run, device)
         seen = data_lib.Data(**vars(pool) | {'mean': data.mean, 'std': data.std})
-        loader = train_lib.eval_loader(seen, 'train', device)
-        correct = evaluate(model, loader, train_lib.loss_fn(model, cfg, cfg.lam))['correct']
+        batches = train_lib.eval_batches(seen, 'train', device)
+        correct = train_lib.evaluate(model, batches, train_lib.objective, cfg)['correct']
         member = torch.isin(pool.train_index, data.train_index)
         pairs.setdefault(cfg.label_seed, []).append((correct, member, pool.train_noisy))
     every, noisy = [], []
@@ -267,7 +268,7 @@ def markdown(folder, runs, settings, control, feature, per_class, rho, capacity,
             {cfg['random_labels']}, `{cfg['rlp_head']}` heads at every tap; per setting, networks on
             complementary halves of seeded pools of 2n images (one pool, random-label and noise
             draw per pair); on {env['device']} (torch {env['torch']}), {minutes:.1f} minutes of
-            training; commit {train_lib.commit()[:12]}."""),
+            training; commit {plumbing.commit()[:12]}."""),
         prose("""**How to read it.** a_train: a fresh head fitted to convergence on the training
             samples with their random labels (the papers' number, probed); a_fresh: the same
             features, labels nobody trained on; a_heldout: as many held-out samples; a_init: the
@@ -419,7 +420,7 @@ def report(folder, device='cpu'):
         },
     }
     sentence = verdict(settings, control, feature, per_class)
-    commit = train_lib.commit()
+    commit = plumbing.commit()
     out = {
         'settings': [setting_contract(s) for s in settings],
         'positive_control': contract(control['taps']),
@@ -434,8 +435,8 @@ def report(folder, device='cpu'):
         'commit': commit,
         'verdict': sentence,
     }
-    train_lib.write_json(os.path.join(folder, 'capacity.json'), capacity | {'commit': commit})
-    train_lib.write_json(os.path.join(folder, 'validation.json'), out)
+    plumbing.write_json(os.path.join(folder, 'capacity.json'), capacity | {'commit': commit})
+    plumbing.write_json(os.path.join(folder, 'validation.json'), out)
     text = markdown(folder, runs, settings, control, feature, per_class, rho, capacity, sentence)
     path = os.path.join(folder, 'report.md')
     with open(path + '.tmp', 'w') as f:
@@ -447,7 +448,7 @@ def report(folder, device='cpu'):
 
 
 def main(argv=None):
-    p = train_lib.Parser(prog='validate', description=__doc__.split('\n')[0])
+    p = plumbing.Parser('validate', __doc__)
     p.add_argument('folder', help='the validation study folder, e.g. results/validate')
     p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
     args = p.parse_args(argv)

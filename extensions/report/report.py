@@ -1,4 +1,4 @@
-"""Turn a study folder into the papers' tables and figures: python report.py results/quick
+"""A study folder -> the papers' tables and figures: python -m extensions.report.report DIR
 
 Reads DIR/<run>/seed<N>/results.json and probe.json (train.py) and writes DIR/report.md with PNG
 figures beside it, for the papers' four studies and the positive control:
@@ -18,15 +18,17 @@ import glob
 import json
 import os
 import statistics
-import sys
 
 import matplotlib
 
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+import plumbing  # noqa: E402
 from metrics import across_networks, detectable, interval_words, wilson_interval  # noqa: E402
-from train import Parser, build_parser  # noqa: E402
+from train import build_parser  # noqa: E402
+
+from .markdown import save, table  # noqa: E402
 
 REGULARIZERS = ['none', 'wd', 'dropout', 'augment', 'smoothing', 'all']
 NAMES = {
@@ -48,7 +50,7 @@ CONTROLS += ['a_train − a_fresh [95%]']
 
 
 class ReportError(Exception):
-    """A folder report.py cannot read: one line on stderr, exit code 2."""
+    """A folder the report cannot read: one line on stderr, exit code 2."""
 
 
 # --- reading a study ----------------------------------------------------------------------------
@@ -226,28 +228,6 @@ def m_sentence(seeds, tap=TAP):
 
 
 # --- figures and sections -----------------------------------------------------------------------
-
-
-def prose(text):
-    """A paragraph written across several source lines, as one line of Markdown."""
-    return ' '.join(text.split())
-
-
-def table(header, rows):
-    """A Markdown table: a header row, its delimiter row, and one row per list of cells, each on
-    its own line with no blank line between them (a blank line would end the table)."""
-    lines = [header, ['---'] * len(header), *rows]
-    return '\n'.join('| ' + ' | '.join(str(c) for c in cells) + ' |' for cells in lines)
-
-
-def save(fig, folder, name):
-    """Write a figure atomically; returns its Markdown."""
-    path = os.path.join(folder, name)
-    fig.tight_layout()
-    fig.savefig(path + '.tmp.png', dpi=120)
-    os.replace(path + '.tmp.png', path)
-    plt.close(fig)
-    return f'![{name}]({name})'
 
 
 def chance_band(ax, K, n, label):
@@ -537,15 +517,14 @@ def report(folder, seeds=None):
 
 
 def main(argv=None):
-    p = Parser(prog='report.py', description=__doc__.split('\n')[0])
+    p = plumbing.Parser('report', __doc__)
     p.add_argument('folder', help='a study folder: <folder>/<run>/seed<N>/results.json')
     p.add_argument('--seeds', type=int, nargs='+', default=None, help='only these seeds')
     args = p.parse_args(argv)
     try:
         report(args.folder, args.seeds)
     except ReportError as e:
-        print(f'report.py: error: {e}', file=sys.stderr)
-        sys.exit(2)
+        p.fail(str(e))
 
 
 if __name__ == '__main__':

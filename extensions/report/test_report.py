@@ -8,8 +8,8 @@ import os
 import pytest
 from conftest import markdown_tables_are_whole
 
-import report
 import train
+from extensions.report import markdown, report
 
 TAPS = ['stage1', 'stage2', 'penultimate']
 BASE = vars(train.build_parser().parse_args([])) | {
@@ -145,7 +145,7 @@ def assert_one_line_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         report.main(argv)
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count('\n') == 1 and err.startswith('report.py: error: '), err
+    assert e.value.code == 2 and err.count('\n') == 1 and err.startswith('report: error: '), err
     return err
 
 
@@ -188,7 +188,7 @@ def test_incomplete_runs_are_refused_not_filled_in(tmp_path, capsys):
 
 def test_a_table_with_a_blank_line_inside_is_caught():
     """The check the reports' tests use: it must fail on what validate.py once wrote."""
-    good = report.table(['a', 'b'], [[1, 2], [3, 4]])
+    good = markdown.table(['a', 'b'], [[1, 2], [3, 4]])
     assert markdown_tables_are_whole(good) == []
     assert markdown_tables_are_whole(good.replace('\n', '\n\n')) != []
     assert markdown_tables_are_whole('| a | b |\n| 1 | 2 |') != []  # no delimiter row

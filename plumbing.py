@@ -1,0 +1,281 @@
+"""What a run needs besides the method: off the reading list (README), read it last or never.
+
+Typed options with one-line refusals, atomic files, the code's identity (git commit and a
+fingerprint of the core files), checkpoints that resume bit for bit, the refusal of a folder
+that holds another run, and a lock so that runs started together unpack a dataset once. train.py
+calls these; nothing here knows about random labels.
+"""
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+
+import torch
+import torchvision
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORE = ('data.py', 'model.py', 'regularizer.py', 'metrics.py', 'train.py', 'plumbing.py')
+# options that say where and how a run goes, not what it computes: a rerun may change them
+PLACE_OPTIONS = ('out', 'device', 'compile', 'data_dir', 'probe')
+# under torchrun (extensions/multigpu) every process computes the same numbers; one writes them
+WRITER = int(os.environ.get('RANK', 0)) == 0
+
+
+class Refused(Exception):
+    """A folder or an option that a run refuses: one line on stderr, exit code 2."""
+
+
+# --- options ------------------------------------------------------------------------------------
+
+
+def checked(kind, ok, rule):
+    """An argparse type: text -> kind, refused with `rule` unless ok(value) holds."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f'must be {rule} (got {text})')
+        return value
+
+    return convert
+
+
+COUNT = checked(int, lambda v: v >= 1, 'an integer >= 1')
+K_LABELS = checked(int, lambda v: v >= 2, 'an integer >= 2 (K = 2: binary labels)')
+POSITIVE = checked(float, lambda v: math.isfinite(v) and v > 0, 'a finite number > 0')
+NONNEGATIVE = checked(float, lambda v: math.isfinite(v) and v >= 0, 'a finite number >= 0')
+FRACTION = checked(float, lambda v: 0 <= v < 1, 'in [0, 1)')
+PROBABILITY = checked(float, lambda v: 0 <= v <= 1, 'a probability in [0, 1]')
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default but None, where the help text says what no value means."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2, no usage dump), every default in --help, and
+    `checks`: functions of the parsed options that say why a combination is refused (or None),
+    which `parse` runs; a run's --device and --out are checked by default."""
+
+    def __init__(self, prog, doc, **kwargs):
+        super().__init__(
+            prog, description=doc.split('\n')[0], formatter_class=HelpFormatter, **kwargs
+        )
+        self.checks = [cuda_visible, lambda cfg: writable(cfg.out)]
+
+    def parse(self, argv=None):
+        """The options, checked: a refused value or combination is one line and exit code 2."""
+        cfg = self.parse_args(argv)
+        for check in self.checks:
+            if why := check(cfg):
+                self.error(why)
+        return cfg
+
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
+
+    def fail(self, message):
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def cuda_visible(cfg):
+    if cfg.device == 'cuda' and not torch.cuda.is_available():
+        return '--device cuda: no CUDA GPU is visible; use --device cpu'
+    return None
+
+
+def writable(folder):
+    """Why results cannot be written to `folder` (made if missing), or None: checked before the
+    first epoch, not after it."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        test = os.path.join(folder, f'.write-test-{os.getpid()}')
+        open(test, 'w').close()
+        os.remove(test)
+    except OSError as e:
+        return f'--out {folder} is not writable ({e.strerror}); choose another folder'
+    return None
+
+
+def pick_device(choice):
+    """'auto' (CUDA if any), 'cpu' or 'cuda' -> a torch.device."""
+    cuda = choice == 'cuda' or (choice == 'auto' and torch.cuda.is_available())
+    return torch.device('cuda' if cuda else 'cpu')
+
+
+# --- files and the code's identity ----------------------------------------------------------------
+
+
+def write_json(path, obj):
+    """Write to a temporary name, then rename: a reader never sees half a file."""
+    if WRITER:
+        with open(path + '.tmp', 'w') as f:
+            json.dump(obj, f, indent=1)
+        os.replace(path + '.tmp', path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def commit():
+    """The code's git commit, '-dirty' when a .py file differs from it; '' outside git."""
+    try:
+        head = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=HERE
+        )
+        diff = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--', '*.py'], cwd=HERE)
+    except OSError:
+        return ''
+    return head.stdout.strip() + ('-dirty' if diff.returncode == 1 else '')
+
+
+@functools.cache
+def code_fingerprint():
+    """A hash of the core files as they are now, uncommitted changes included: two runs with the
+    same fingerprint were computed by the same code, whatever git says."""
+    digest = hashlib.sha256()
+    for name in CORE:
+        with open(os.path.join(HERE, name), 'rb') as f:
+            digest.update(name.encode() + f.read())
+    return digest.hexdigest()[:12]
+
+
+def identity():
+    """Which code made a file: its git commit and the fingerprint of the core files."""
+    return {'commit': commit(), 'code': code_fingerprint()}
+
+
+def environment(device, bf16):
+    """results.json's `env`: versions, device, what precision ran, and the code."""
+    return {
+        'torch': torch.__version__,
+        'torchvision': torchvision.__version__,
+        'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
+        'world_size': int(os.environ.get('WORLD_SIZE', 1)),
+        'bf16': bf16 and device.type == 'cuda',  # what ran, whatever the flag said
+    }
+
+
+# --- a run's folder: checkpoints, resume, refusals ------------------------------------------------
+
+
+def refuse_other_run(stored, config, what):
+    """Refuse an existing folder that holds a run of another config, naming what differs."""
+    old, new = ({k: v for k, v in c.items() if k not in PLACE_OPTIONS} for c in (stored, config))
+    if old != new:
+        diff = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+        shown = ', '.join(f'--{k.replace("_", "-")} {old.get(k)} -> {new.get(k)}' for k in diff)
+        raise Refused(
+            f'--out {config["out"]} holds {what} of a different run ({shown}); use another --out'
+        )
+
+
+def finished(folder, results):
+    """What a rerun over a finished run's folder says: nothing to do, or that other code made it."""
+    if results.get('code') == code_fingerprint():
+        return f'{folder}: finished, nothing to do'
+    return other_code(folder, results.get('code'))
+
+
+def other_code(folder, code):
+    """One line for a folder whose run was made by code of another fingerprint: how to redo it."""
+    now = code_fingerprint()
+    return (
+        f'{folder} was made by other code (fingerprint {code}, now {now}): its numbers are that '
+        f"code's. To redo it with this code: rm -r {folder}, then rerun"
+    )
+
+
+def save_checkpoint(path, model, opt, loader, history, config, train_index):
+    """Everything a resumed run needs to continue bit for bit (weights, optimizer, data order,
+    random number generators), which samples of the training split it trains on, and the code."""
+    state = {
+        'train_index': train_index,
+        'model': model.state_dict(),
+        'optimizer': opt.state_dict(),
+        'loader': loader.state_dict(),
+        'rng_cpu': torch.get_rng_state(),
+        'rng_cuda': torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        'history': history,
+        'config': config,
+        'code': code_fingerprint(),
+    }
+    if WRITER:
+        torch.save(state, path + '.tmp')
+        os.replace(path + '.tmp', path)  # atomic: a kill loses at most the current epoch
+
+
+def load_checkpoint(path, model, config, opt=None, loader=None):
+    """Restore a checkpoint of this same run and code (another's is refused); returns its history.
+    Without opt and loader: the weights only."""
+    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
+    refuse_other_run(ckpt['config'], config, 'a checkpoint')
+    if opt is not None and ckpt.get('code') != code_fingerprint():
+        raise Refused(
+            other_code(os.path.dirname(path), ckpt.get('code')) + ' (or restore that code)'
+        )
+    model.load_state_dict(ckpt['model'])
+    if opt is not None:
+        opt.load_state_dict(ckpt['optimizer'])
+        loader.load_state_dict(ckpt['loader'])
+        torch.set_rng_state(ckpt['rng_cpu'])
+        if ckpt['rng_cuda'] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(ckpt['rng_cuda'])
+    return ckpt['history']
+
+
+def read_finished(path, config):
+    """The results.json of a finished run of this same config, or None if there is none."""
+    if not os.path.exists(path):
+        return None
+    results = read_json(path)
+    refuse_other_run(results['config'], config, 'the results')
+    return results
+
+
+# --- one dataset unpacked at a time ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def one_at_a_time(folder):
+    """Runs started together (make -j) download or unpack a dataset one after the other: an
+    exclusive lock on folder/.lock, which the system drops when the process ends, even when it is
+    killed. A folder we cannot write to is only read: no lock needed."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        lock = open(os.path.join(folder, '.lock'), 'a+')
+    except OSError:
+        yield
+        return
+    with lock:
+        if sys.platform == 'win32':  # no fcntl on Windows: msvcrt locks a byte of the file
+            import msvcrt
+
+            lock.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(
+                        lock.fileno(), msvcrt.LK_LOCK, 1
+                    )  # retries for 10 s, then raises
+                    break
+                except OSError:
+                    continue
+        else:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
