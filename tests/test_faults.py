@@ -11,9 +11,10 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, TINY, write_cifar
+from conftest import ROOT, TINY, interrupt_in_epoch_two, run_train, write_cifar
 
 import data
+import plumbing
 import train
 
 BAD = {  # name: extra arguments (after TINY, so they override it)
@@ -258,3 +259,24 @@ def test_gpu_study_stops_on_a_cpu_with_its_cost(tmp_path):
     )
     assert p.returncode == 2 and 'no GPU visible' in p.stderr and 'make quick' in p.stderr
     assert 'train.py' not in p.stdout
+
+
+def test_a_folder_made_by_other_code_says_so_and_how_to_redo_it(tmp_path, capsys, monkeypatch):
+    """A fixed bug must not hide behind "nothing to do": results.json and probe.json carry the
+    fingerprint of the code that made them, and a rerun under other code says so in one line with
+    the command that redoes it; a checkpoint of other code is not resumed."""
+    results = run_train(tmp_path / 'done', '--epochs', '1', '--probe')
+    probe = json.loads((tmp_path / 'done' / 'probe.json').read_text())
+    assert results['code'] == probe['code'] == plumbing.code_fingerprint()
+    capsys.readouterr()
+    monkeypatch.setattr(plumbing, 'code_fingerprint', lambda: 'edited-code')
+    assert run_train(tmp_path / 'done', '--epochs', '1', '--probe') == results
+    out = capsys.readouterr().out
+    assert out.count('\n') == 1 and 'other code' in out and f'rm -r {tmp_path / "done"}' in out
+    monkeypatch.undo()
+    interrupt_in_epoch_two(monkeypatch, tmp_path / 'killed', '--epochs', '2')
+    monkeypatch.setattr(plumbing, 'code_fingerprint', lambda: 'edited-code')
+    err = assert_one_line_exit_2(
+        [*TINY, '--epochs', '2', '--out', str(tmp_path / 'killed')], capsys
+    )
+    assert 'other code' in err and 'rm -r' in err

@@ -1,6 +1,6 @@
 """train.py with the related systems: python -m extensions.related.train_related [train.py options]
 
-Every option of train.py, plus (SPEC, "Related systems"):
+Every option of train.py, plus (README.md of this folder):
   --loss rll --rll-alpha α     the robust log loss instead of CE for the class (classloss.py)
   --limit --limit-beta β       LIMIT: g's gradient predicted from x alone (classloss.py)
   --tod                        turn-over dropout on z with a fixed mask per sample (tod.py)

@@ -12,7 +12,7 @@ and the controls that make a null result informative: the positive control (`--m
 head must read a_train - a_fresh > 0), the positive control for m (feature_control.py: known
 differences between training and held-out features), a_train against a_init and the capacity map
 (capacity.py), and the workshop paper's per-class heads at 500 samples per head. Every sentence is
-computed from the intervals; validation.json keeps SPEC's contract.
+computed from the intervals; validation.json keeps its contract (README.md of this folder).
 """
 
 import glob
@@ -348,7 +348,7 @@ def per_class_part(per_class, accuracies):
 
 
 def contract(taps):
-    """validation.json's per-tap numbers (SPEC), with the extra estimates beside them."""
+    """validation.json's per-tap numbers (its contract), with the extra estimates beside them."""
     out = {}
     for tap, t in taps.items():
         m = t.get('m') or t['memorization_est']
