@@ -170,6 +170,12 @@ def environment(device, bf16):
     }
 
 
+def points(t, key):
+    """A difference of accuracies with its interval, in points: '+0.3 [-0.8, +1.2]'."""
+    lo, hi = t[f'{key}_ci']
+    return f'{100 * t[key]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
+
+
 # --- a run's folder: checkpoints, resume, refusals ------------------------------------------------
 
 

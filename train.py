@@ -306,9 +306,8 @@ def run(cfg, data=None, seams=None):
         plumbing.write_json(paths['probe.json'], probe | plumbing.identity())
         t = probe['taps']['penultimate']
         fits = ' '.join(f'{k} {t[k]:.1%}' for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init'))
-        lo, hi = (100 * v for v in t['memorization_ci'])
-        m = f'm {100 * t["memorization"]:+.1f} [{lo:+.1f}, {hi:+.1f}] points'
-        print(f'controls, penultimate: {fits} | {m} | {paths["probe.json"]}')
+        m, specific = (plumbing.points(t, k) for k in ('memorization', 'specific'))
+        print(f'controls, penultimate: {fits} | m {m} | a_train - a_fresh {specific} points')
     return results
 
 

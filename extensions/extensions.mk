@@ -175,5 +175,5 @@ student: $(ENV)
 	$(PYTHON) -m extensions.exercises.student $(DIR)
 
 check: $(ENV)
-	@[ -d extensions/exercises/ex$(EX) ] || { echo 'make check: give an exercise, e.g. make check EX=1 (1 to 7)' >&2; exit 2; }
-	$(PYTHON) -m pytest -q -p no:cacheprovider extensions/exercises/ex$(EX)
+	@[ -f extensions/exercises/ex$(EX)/check_ex$(EX).py ] || { echo 'make check: give an exercise, e.g. make check EX=1 (1 to 7)' >&2; exit 2; }
+	$(PYTHON) -m pytest -q -p no:cacheprovider extensions/exercises/ex$(EX)/check_ex$(EX).py

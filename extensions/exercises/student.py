@@ -1,10 +1,11 @@
 """A student copy of the repository: make student DIR=path (python -m extensions.exercises.student)
 
 Copies the repository's files (git ls-files, or every file but the environment, data and results)
-into DIR and blanks the functions of BLANKS: each keeps its signature and docstring, and its body
-becomes `raise NotImplementedError`, found from the source with `ast`, so that the core files carry
-no exercise markers and the reference repository is the solution. A check (make check EX=N) then
-fails with NotImplementedError until the student writes the function.
+into DIR, but the teacher's (TEACHER_ONLY), and blanks the functions of BLANKS: each keeps its
+signature and docstring, and its body becomes `raise NotImplementedError`, found from the source
+with `ast`, so that the core files carry no exercise markers and the reference repository is the
+solution. A check (make check EX=N) then fails with NotImplementedError until the student writes
+the function. The copy's .venv is a link to this repository's: one environment for both.
 """
 
 import ast
@@ -17,16 +18,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # exercise: the (file, function) pairs whose bodies the student writes
 BLANKS = {
     1: [('data.py', 'draw_random_labels')],
-    2: [('model.py', 'RandomLabelHead.forward')],
-    3: [
+    2: [('metrics.py', 'complexity'), ('metrics.py', 'wilson_interval')],
+    3: [('model.py', 'own_class_head'), ('model.py', 'RandomLabelHead.forward')],
+    4: [
         ('regularizer.py', 'GradReverse.backward'),
         ('regularizer.py', 'head_input'),
         ('train.py', 'lam_at'),
     ],
-    4: [('regularizer.py', 'output_regularizer')],
-    5: [('metrics.py', 'complexity'), ('metrics.py', 'wilson_interval')],
+    5: [('regularizer.py', 'output_regularizer')],
 }
 SKIP = ('.venv', '.venv-gpu-versions', '.git', 'data', 'results', 'runs', '__pycache__')
+# what a student copy leaves out: the answer key, and the tests that hold the reference's answers
+TEACHER_ONLY = [
+    'extensions/exercises/TEACHER.md',
+    'extensions/exercises/test_student_copy.py',
+    'extensions/exercises/test_mutants.py',
+]
 
 
 def files(root):
@@ -69,8 +76,12 @@ def make_copy(target, exercises=BLANKS):
     if os.path.exists(target) and os.listdir(target):
         raise SystemExit(f'student: error: {target} exists and is not empty; give a new folder')
     for f in files(ROOT):
+        if f in TEACHER_ONLY:
+            continue
         os.makedirs(os.path.dirname(os.path.join(target, f)) or target, exist_ok=True)
         shutil.copy2(os.path.join(ROOT, f), os.path.join(target, f))
+    if os.path.exists(os.path.join(ROOT, '.venv', 'installed')):  # make's mark of a whole install
+        os.symlink(os.path.join(ROOT, '.venv'), os.path.join(target, '.venv'))
     blanked = []
     for exercise, functions in exercises.items():
         for path, qualname in functions:

@@ -1,0 +1,76 @@
+"""Check of exercise 5: the output regularizer -log(1 - p̂_r) against its formula (written with
+softmax, in float64), autograd's numerical gradient, the direction descent moves p̂_r, and the
+analytic gradient where the head is certain (p̂_r -> 1), in float32 whatever the logits' dtype."""
+
+import torch
+
+import regularizer
+from extensions.exercises.rules import imports_no_check
+
+
+def formula(logits, r):
+    p = torch.softmax(logits.double(), 1)
+    return -torch.log(1 - p[torch.arange(len(r)), r]).mean()
+
+
+def test_the_function_is_your_own():
+    imports_no_check(regularizer.output_regularizer)
+
+
+def test_equals_the_formula_and_passes_gradcheck():
+    torch.manual_seed(0)
+    for K in (2, 5):
+        logits = torch.randn(6, K, dtype=torch.float64, requires_grad=True)
+        r = torch.randint(K, (6,))
+        got, want = regularizer.output_regularizer(logits, r).double(), formula(logits, r)
+        assert torch.allclose(got, want), f'K = {K}: {got.item():.6f}, not {want.item():.6f}'
+        assert torch.autograd.gradcheck(
+            lambda a, r=r: regularizer.output_regularizer(a, r), (logits,)
+        )
+
+
+def test_descent_makes_the_correct_random_label_improbable():
+    """The sign the papers intend: a step down the term lowers p̂_r (and minimizing the printed
+    log(1 - p̂_r) would raise it)."""
+    torch.manual_seed(1)
+    logits = torch.randn(8, 3, requires_grad=True)
+    r = torch.randint(3, (8,))
+    p_before = torch.softmax(logits, 1)[torch.arange(8), r].detach()
+    (g,) = torch.autograd.grad(regularizer.output_regularizer(logits, r), logits)
+    p_after = torch.softmax(logits - 0.1 * g, 1)[torch.arange(8), r]
+    assert (p_after < p_before).all(), (
+        'a step down the term raised p̂_r: the sign is the printed one'
+    )
+    (g_printed,) = torch.autograd.grad(-formula(logits, r), logits)  # log(1 - p̂_r), minimized
+    p_printed = torch.softmax(logits - 0.1 * g_printed.float(), 1)[torch.arange(8), r]
+    assert (p_printed > p_before).all()
+
+
+def test_the_gradient_where_the_head_is_certain():
+    """At p̂_r -> 1 the term is large and its gradient is not 0: d/dlogit_k = p̂_k - q_k, with q
+    the softmax over the wrong labels only (q_r = 0). A clamped 1 - p̂_r stays finite but loses the
+    gradient there, so the backbone would get no push exactly where the head is most certain."""
+    logits = torch.tensor([[80.0, -80.0, -79.0], [-80.0, 80.0, -80.0]], requires_grad=True)
+    r = torch.tensor([0, 1])
+    value = regularizer.output_regularizer(logits, r)
+    value.backward()
+    assert torch.isfinite(value) and value > 100, f'value {value.item()} at p̂_r -> 1'
+    with torch.no_grad():
+        p = torch.softmax(logits.double(), 1)
+        is_r = torch.arange(3) == r[:, None]
+        q = torch.softmax(logits.double().masked_fill(is_r, float('-inf')), 1)
+        analytic = (p - q) / len(r)  # the mean over the batch
+    assert torch.allclose(logits.grad.double(), analytic, atol=1e-6), (
+        f'gradient at saturation {logits.grad.tolist()}, not {analytic.tolist()}'
+    )
+    assert regularizer.output_regularizer(logits.detach(), torch.tensor([1, 0])) < 1e-6  # p̂_r ≈ 0
+
+
+def test_float32_whatever_the_logits_dtype():
+    """Under bf16 autocast the head's logits come in bf16 (8 bits of mantissa): the term must be
+    computed and returned in float32, as close to the float64 formula as float32 allows."""
+    torch.manual_seed(2)
+    logits, r = (4 * torch.randn(64, 3)).bfloat16(), torch.randint(3, (64,))
+    got, want = regularizer.output_regularizer(logits, r), formula(logits, r)
+    assert got.dtype == torch.float32, f'returned {got.dtype}, not torch.float32'
+    assert torch.allclose(got.double(), want, rtol=1e-5), f'{got.item():.6f}, not {want.item():.6f}'

@@ -1,0 +1,136 @@
+"""What the measurement checks (exercises 6 and 7) read: your runs and your readings file.
+
+Your runs are the README's commands, in runs/<name>/ (EXERCISE_RUNS= another folder). Your
+readings are extensions/exercises/exN/readings.txt (EXERCISE_READINGS= another file): one
+`name = value` per line, as the template lists them, `#` starts a comment. A check then asks four
+things of your work, and doing nothing fails all four:
+  1. the runs are there, made by the README's commands and by the code as it is now;
+  2. their numbers land in the range of 10 seeds of the reference code (ranges.json): your code
+     behaves as it should, end to end;
+  3. your readings are your runs' numbers (accuracies in %, differences in points, one decimal);
+  4. each answer is the one your own intervals give, by the rule the README states, and has a
+     line saying why.
+"""
+
+import os
+import re
+
+import plumbing
+import train
+from extensions.exercises.measurements import COMMON, KEYS, RUNS
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RANGES = plumbing.read_json(os.path.join(HERE, 'ranges.json'))
+PLACE = ('out', 'device', 'data_dir', 'probe', 'compile')  # may differ from the README's command
+
+
+def runs_folder():
+    return os.path.join(ROOT, os.environ.get('EXERCISE_RUNS', 'runs'))
+
+
+def run(exercise, name):
+    """(results.json, probe.json's penultimate tap) of your run `name`, checked: it is there, it
+    ran the README's command, and the code as it is now made it."""
+    folder = os.path.join(runs_folder(), name)
+    files = [os.path.join(folder, f) for f in ('results.json', 'probe.json')]
+    for path in files:
+        assert os.path.exists(path), f'{path}: missing; run the README\'s command for "{name}"'
+    results, probe = (plumbing.read_json(path) for path in files)
+    argv = [*COMMON, *RUNS[exercise][name], '--out', folder]
+    expected = vars(train.build_parser().parse_args(argv))
+    differ = [k for k in expected if k not in PLACE and results['config'].get(k) != expected[k]]
+    assert not differ, f"{folder} ran with other options than the README's: --{differ[0]}"
+    for made in (results, probe):  # not stale numbers of code you have fixed since
+        code = made.get('code')
+        assert code == plumbing.code_fingerprint(), plumbing.other_code(folder, code)
+    assert results['status'] == 'done', f'{folder}: the run {results["status"]}'
+    return results, probe['taps']['penultimate']
+
+
+def numbers(results, tap):
+    """The numbers of a run that the ranges and the readings speak of (fractions)."""
+    found = {k: results['final'][k] for k in ('train_acc', 'test_acc')} | {'online': tap['online']}
+    return found | {k: tap[k] for k in KEYS[3:]}
+
+
+def in_ranges(exercise, name, results, tap):
+    for key, value in numbers(results, tap).items():
+        lo, hi = RANGES[str(exercise)][name][key]['accepted']
+        assert lo <= value <= hi, (
+            f'{name} {key} = {100 * value:.1f}: outside {100 * lo:.1f} to {100 * hi:.1f}, where 10 '
+            'seeds of the reference code land; look for the bug in the functions you wrote'
+        )
+
+
+def readings(exercise):
+    """Your readings file as {name: text}; blank lines and # comments skipped."""
+    default = os.path.join(HERE, f'ex{exercise}', 'readings.txt')
+    path = os.environ.get('EXERCISE_READINGS', default)
+    assert os.path.exists(path), f'{path}: missing; copy the template of the README'
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line:
+                name, _, value = line.partition('=')
+                out[name.strip()] = value.strip()
+    return out
+
+
+def number(text, name):
+    """A reading as a number: '55.7', '55.7%', '+0.3'."""
+    match = re.fullmatch(r'\s*([+-−]?\d+(?:\.\d+)?)\s*%?\s*', text.replace('−', '-'))
+    assert match, f'reading {name} = "{text}": write the number, e.g. 55.7'
+    return float(match.group(1))
+
+
+def interval(text, name):
+    """A reading as an interval: '[-1.9, +1.1]'."""
+    parts = re.fullmatch(r'\s*\[(.*),(.*)\]\s*', text)
+    assert parts, f'reading {name} = "{text}": write the interval, e.g. [-1.9, +1.1]'
+    return number(parts.group(1), name), number(parts.group(2), name)
+
+
+def same(reading, value, name, decimals=1):
+    """A reading equals a number of your run, as it rounds to `decimals` places."""
+    slack = 0.5 * 10**-decimals + 1e-9
+    assert abs(reading - value) <= slack, f'reading {name} = {reading}: your run says {value:.3f}'
+
+
+def compare(given, asked, found):
+    """Every reading asked for is filled in and equals your run's number. Names: '<run> <number>'
+    (an accuracy in %: online, a_train, a_fresh, a_heldout, a_init, train_acc, test_acc; or
+    m = a_fresh - a_heldout in points), '<run> m interval' and '<run> a_train - a_fresh interval'
+    (points), '<run> lam after epoch N' (results.json's history, two decimals)."""
+    for name in asked:
+        text = given.get(name, '')
+        assert text, f'readings: fill in "{name} = ..."'
+        run, key = name.split(' ', 1)
+        results, tap = found[run]
+        if key.startswith('lam after epoch'):
+            epoch = int(key.split()[-1])
+            same(number(text, name), results['history'][epoch - 1]['lam'], name, decimals=2)
+        elif key.endswith(' interval'):
+            ci = tap['memorization_ci' if key == 'm interval' else 'specific_ci']
+            for mine, theirs in zip(interval(text, name), ci, strict=True):
+                same(mine, 100 * theirs, name)
+        else:
+            value = numbers(results, tap)['memorization' if key == 'm' else key]
+            same(number(text, name), 100 * value, name)
+
+
+def answer(given, name, choices, expected):
+    """An answer is one of the choices, the one your own intervals give, with a line why."""
+    choice = given.get(name, '')
+    assert choice in choices, f'answer {name} = "{choice}": write one of {", ".join(choices)}'
+    why = given.get(f'{name} why', '')
+    assert len(why.split()) >= 3, f'answer {name}: write one line why, after "{name} why ="'
+    assert choice == expected, (
+        f'answer {name} = {choice}: your intervals say {expected} (the rule is in the README)'
+    )
+
+
+def above(ci):
+    """Where an interval lies against 0: 'above', 'below' or 'holds 0'."""
+    return 'above' if ci[0] > 0 else 'below' if ci[1] < 0 else 'holds 0'
