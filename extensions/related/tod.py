@@ -12,11 +12,12 @@ of optimization via efficient influence estimation") read it as memorization, hi
 and atypical samples. The accuracy form is [correct under m(i)] - [correct under 1 - m(i)].
 A forward pass without an index uses no mask (the mask's expectation is 1).
 
-Where the mask sits (the project's choice, README.md of this folder): on z, the penultimate feature, in front of the task
-head g. Kobayashi et al. put turn-over dropout after hidden layers throughout the network. With the
-mask on z only, i trains g through the units of m(i) alone, but the backbone f below z is shared by
-both sub-networks: what i taught f reaches the flipped sub-network too, so this measures the part
-of i's influence that lives in g and in the masked units of z.
+Where the mask sits (this project's choice, README.md of this folder): on z, the penultimate
+feature, in front of the task head g. Kobayashi et al. put turn-over dropout after hidden layers
+throughout the network. With the mask on z only, i trains g through the units of m(i) alone, but
+the backbone f below z is shared by both sub-networks: what i taught f reaches the flipped
+sub-network too, so this measures the part of i's influence that lives in g and in the masked
+units of z.
 
 Masks come from a CPU generator seeded by `--seed` + MASK_SEED_OFFSET over the whole training split
 (N_all rows), so a sample keeps its mask whatever --subset and --half select, on any device.

@@ -1,7 +1,8 @@
 """make validate end to end on a tiny study: Feldman & Zhang's leave-out memorization must see
 networks that fit random class labels, the positive control must light a_train - a_fresh up, the
-positive control for m must see a rank difference, validation.json keeps its contract (README.md of this folder), and the
-report's tables render; plus the halves, and train_half without --half is train.py."""
+positive control for m must see a rank difference, validation.json keeps its contract (README.md
+of this folder), and the report's tables render; plus the halves, and train_half without --half
+is train.py."""
 
 import json
 import os
