@@ -30,14 +30,18 @@ Two differences carry everything:
                                    side. In metric mode it is all a network can memorize into the
                                    features' geometry, and 0 for one that treats seen and unseen
                                    samples alike, whatever the head's capacity.
-Their sum a_train - a_heldout is the single-draw estimate, whose error is about 3x larger.
+Their sum a_train - a_heldout is the single-draw estimate, whose error is about 3x larger. And
+    trained = a_fresh - a_init      how many more random labels the trained features hold than the
+                                    untrained network's, R draws a side: capacity's share.
 
 Errors. A fit's accuracy varies over label draws with a spread s; m gets the Welch interval of two
 means of R draws, specific that of one draw against a mean of R. Across M networks (seeds that vary
-the initialization, the data order, the training subset and the random labels) an estimate gets a t
-interval from the networks' own spread (`across_networks`): it holds whatever makes networks differ.
+the initialization, the data order, the training subset and the random labels) an estimate gets a
+random-effects interval (`across_networks`): the networks' spread, but never less than their own
+errors imply.
 """
 
+import functools
 import math
 import statistics
 from dataclasses import dataclass
@@ -52,14 +56,7 @@ DRAWS = 16  # label draws R per side: m's error is sqrt(2/R) of one fit's spread
 FIT_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
 FIT_TOLERANCE = 1e-5  # largest gradient entry at convergence
 FIT_MAX_STEPS = 1000  # L-BFGS iterations
-# Student's t, 97.5% quantile, df = 1..30 (standard tables); beyond, the Cornish-Fisher expansion
-T_TABLE = [
-    float(t)
-    for t in """12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201
-    2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086 2.080 2.074 2.069 2.064 2.060 2.056 2.052
-    2.048 2.045 2.042""".split()
-]
-POWER_Z = 0.8416  # the normal quantile for 80% power: what an estimate could have detected
+POWER_Z = statistics.NormalDist().inv_cdf(0.8)  # 80% power: what an estimate could have detected
 
 
 # --- the papers' number ---------------------------------------------------------------------
@@ -149,8 +146,8 @@ def fit_heads(z, y, labels, K, num_classes, layout, l2=FIT_L2, max_steps=FIT_MAX
 
 
 def controls(train, heldout, init, K, num_classes, layout, draws=DRAWS, seed=0):
-    """a_train, a_fresh, a_heldout, a_init, the memorization estimate m and `specific` at one tap,
-    with their errors (the module docstring says what each is).
+    """a_train, a_fresh, a_heldout, a_init, the memorization estimate m, `specific` and `trained`
+    at one tap, with their errors (the module docstring says what each is).
 
     train, heldout, init: (z, y, r) of n samples each: the training samples' features with their
     random labels, held-out samples' with theirs, the training samples' through the untrained
@@ -169,6 +166,7 @@ def controls(train, heldout, init, K, num_classes, layout, draws=DRAWS, seed=0):
     fit = {k: fit_heads(z, y, labels[k], K, num_classes, layout) for k, (z, y, _) in sides.items()}
     a_train, fresh_train = fit['train'].accuracy[0].item(), fit['train'].accuracy[1:]
     m = mean_difference(fresh_train, fit['heldout'].accuracy)
+    trained = mean_difference(fresh_train, fit['init'].accuracy)
     sd = fresh_train.std().item()  # one fit's spread over label draws
     specific = a_train - fresh_train.mean().item()
     specific_se = sd * math.sqrt(1 + 1 / draws)
@@ -184,6 +182,9 @@ def controls(train, heldout, init, K, num_classes, layout, draws=DRAWS, seed=0):
         'specific': specific,
         'specific_se': specific_se,
         'specific_ci': interval(specific, specific_se, draws - 1),
+        'trained': trained['diff'],
+        'trained_se': trained['se'],
+        'trained_ci': trained['ci'],
         'single_draw': {'m': a_train - fit['heldout'].accuracy.mean().item(), 'se': single_se},
         'sd_fit': sd,
         'draws': draws,
@@ -230,20 +231,35 @@ def measure(model, init_model, data, K, layout, seed, device, features=tap_featu
                 hits = correct(model.rand_heads[tap](z_train, y), r)
             taps[tap]['online'] = hits.float().mean().item()
     source = 'training images not trained on' if split == 'heldout' else 'test split'
-    return {'status': 'done', 'n': n, 'draws': DRAWS, 'heldout': source, 'taps': taps}
+    return {'status': 'done', 'n': n, 'draws': DRAWS, 'heldout': source, 'seed': seed, 'taps': taps}
 
 
 # --- intervals ------------------------------------------------------------------------------
 
 
-def t_quantile(df):
-    """The 97.5% quantile of Student's t with df degrees of freedom (df >= 1, may be fractional)."""
-    if df <= 30:
-        lo = max(1, math.floor(df))  # a fractional df (Welch) interpolates the table
-        hi = min(30, lo + 1)
-        return T_TABLE[lo - 1] + (df - lo) * (T_TABLE[hi - 1] - T_TABLE[lo - 1])
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+@functools.lru_cache(maxsize=4096)
+def t_quantile(df, p=0.975):
+    """The p-quantile of Student's t with df degrees of freedom: Welch's df may be fractional,
+    df = inf gives the normal. P(|T| < t) = (2 / B(1/2, df/2)) ∫_0^φ cos^(df-1)(u) du with
+    φ = atan(t / √df) (the t density in its angle variable), integrated by Simpson's rule and
+    inverted by bisection: a few lines instead of scipy (test_metrics.py holds scipy's values)."""
+    if math.isinf(df):
+        return statistics.NormalDist().inv_cdf(p)
+    log_beta = math.lgamma(0.5) + math.lgamma(df / 2) - math.lgamma((df + 1) / 2)
+
+    def central(t, n=128):  # P(|T| < t)
+        h = math.atan(t / math.sqrt(df)) / n
+        weights = [1] + [4 if i % 2 else 2 for i in range(1, n)] + [1]
+        area = sum(w * math.cos(i * h) ** (df - 1) for i, w in enumerate(weights)) * h / 3
+        return 2 * area * math.exp(-log_beta)
+
+    lo, hi = 0.0, 1.0
+    while central(hi) < 2 * p - 1:
+        hi *= 2
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if central(mid) < 2 * p - 1 else (lo, mid)
+    return (lo + hi) / 2
 
 
 def interval(value, se, df):
@@ -262,16 +278,27 @@ def mean_difference(a, b):
 
 
 def across_networks(values, errors):
-    """One estimate over M networks: the mean, with a 95% t interval from the networks' spread
-    (M - 1 degrees of freedom), which holds whatever makes networks differ; for M = 1 the
-    network's own error (`errors`, within-network) with a normal interval. Also both spreads."""
+    """One estimate over M networks: their mean with a 95% random-effects interval. The mean's
+    variance is (τ² + σ̄²) / M, with σ̄² the mean of the networks' own error² (`errors`: label
+    draws, within a network) and τ² the variance of their true values, estimated as the networks'
+    spread s² less σ̄² (at least 0): max(s², σ̄²) / M. So the interval is never narrower than each
+    network's own error implies, however closely a few networks happen to agree; t with M - 1
+    degrees of freedom (M = 1: the network's own error, normal)."""
     M = len(values)
     mean = statistics.fmean(values)
-    within = math.sqrt(statistics.fmean(e**2 for e in errors))  # a network's own error
-    between = statistics.stdev(values) if M > 1 else None
-    se = between / math.sqrt(M) if M > 1 else within
+    within = statistics.fmean(e**2 for e in errors)
+    between = statistics.variance(values) if M > 1 else None
+    se = math.sqrt(max(between or 0.0, within) / M)
     ci = interval(mean, se, M - 1 if M > 1 else math.inf)
-    return {'mean': mean, 'ci': ci, 'se': se, 'n': M, 'between_sd': between, 'within_se': within}
+    spread = math.sqrt(between) if M > 1 else None
+    return {
+        'mean': mean,
+        'ci': ci,
+        'se': se,
+        'n': M,
+        'between_sd': spread,
+        'within_se': math.sqrt(within),
+    }
 
 
 def detectable(se, df=math.inf):

@@ -280,6 +280,13 @@ class Seams:
     extras: Callable = lambda model, data, cfg, final: {}  # more numbers for results.json
 
 
+def probe_seed(cfg):
+    """The seed of a run's controls (which samples, which fresh label draws): --label-seed and
+    --seed together, so that no two networks of a study share them (make validate's two halves of
+    a pool share their label seed)."""
+    return 1000 * cfg.label_seed + cfg.seed
+
+
 def run(cfg, data=None, seams=None):
     """Train (or resume), evaluate, then measure the controls; returns results.json. data: the
     run's Data (default: as the options select it; an extension may pass its own)."""
@@ -302,7 +309,7 @@ def run(cfg, data=None, seams=None):
     if cfg.probe and results['status'] == 'done':
         init_model = build_model(cfg, data, device)  # the same seed: the run's own initialization
         layout = (cfg.random_labels, cfg.rlp_head)
-        probe = measure(model, init_model, data, *layout, cfg.label_seed, device)
+        probe = measure(model, init_model, data, *layout, probe_seed(cfg), device)
         plumbing.write_json(paths['probe.json'], probe | plumbing.identity())
         t = probe['taps']['penultimate']
         fits = ' '.join(f'{k} {t[k]:.1%}' for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init'))

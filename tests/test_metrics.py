@@ -42,20 +42,63 @@ def test_wilson_interval():
     assert wilson_interval(1.0, 50)[1] == 1.0 and wilson_interval(0.0, 50)[0] == 0.0
 
 
-def test_t_quantile_against_tables():
-    for df, exact in ((1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228), (30, 2.042), (1000, 1.962)):
-        assert abs(t_quantile(df) - exact) < 0.005, df
-    assert 4.303 > t_quantile(2.5) > 3.182  # a Welch df between two rows
+# Student's t, 97.5% quantile, computed elsewhere: scipy 1.17.1, stats.t.ppf(0.975, df), rounded
+SCIPY_T = {1: 12.7062, 1.5: 6.01666, 2: 4.30265, 2.5: 3.57465, 3: 3.18245, 3.5: 2.94009}
+SCIPY_T |= {4: 2.77645, 5: 2.57058, 7: 2.36462, 9.6: 2.24079, 15: 2.13145, 22.4: 2.07173}
+SCIPY_T |= {29: 2.04523, 30: 2.04227, 31: 2.03951, 45.5: 2.01349, 60: 2.0003, 120: 1.97993}
+SCIPY_T |= {1000: 1.96234, math.inf: 1.95996}
+
+
+def test_t_quantile_against_scipy():
+    """Integer and Welch (fractional) degrees of freedom, to the fifth significant digit."""
+    for df, expected in SCIPY_T.items():
+        assert abs(t_quantile(df) - expected) < 2e-5 * expected, (df, t_quantile(df), expected)
+    assert abs(t_quantile(2, 0.9) - 1.88562) < 1e-4  # another quantile: scipy's t.ppf(0.9, 2)
 
 
 def test_across_networks_hand_worked():
     one = across_networks([0.02], [0.01])  # one network: its own error, normal quantile
-    assert one['n'] == 1 and abs(one['ci'][1] - 0.02 - 1.96 * 0.01) < 1e-3
-    three = across_networks([0.0, 0.01, 0.05], [0.001] * 3)  # the spread between them decides
+    assert one['n'] == 1 and abs(one['ci'][1] - 0.02 - 1.95996 * 0.01) < 1e-5
+    three = across_networks([0.0, 0.01, 0.05], [0.001] * 3)  # a spread above their own errors
     sd = statistics.stdev([0.0, 0.01, 0.05])
-    assert abs(three['ci'][1] - three['mean'] - 4.303 * sd / math.sqrt(3)) < 1e-6
+    assert abs(three['ci'][1] - three['mean'] - 4.30265 * sd / math.sqrt(3)) < 1e-5
     assert three['between_sd'] == sd and abs(three['within_se'] - 0.001) < 1e-12
-    assert abs(detectable(0.01) - (1.96 + 0.8416) * 0.01) < 1e-4
+    two = across_networks([0.002, 0.002 + 9e-5], [0.0019, 0.0019])  # they agree, each errs 0.19
+    assert abs(two['se'] - 0.0019 / math.sqrt(2)) < 1e-12  # never narrower than their own errors
+    assert abs(detectable(0.01) - (1.95996 + 0.84162) * 0.01) < 1e-6
+
+
+def coverage(M, rho, tau, trials, g):
+    """How often across_networks covers the true mean θ = 0 over simulated studies of M networks
+    in pairs, as make validate's halves come: each network's estimate is u + e, u ~ N(0, tau²)
+    its true value, e ~ N(0, 1) its own error, correlated rho within a pair (halves of one pool
+    measured on shared held-out images or draws), its stated error sqrt(chi²_15 / 15) (16 label
+    draws). Returns (the old interval's coverage, from the spread alone; the new one's)."""
+    pair = torch.randn(trials, M // 2, generator=g).repeat_interleave(2, 1)
+    e = math.sqrt(rho) * pair + math.sqrt(1 - rho) * torch.randn(trials, M, generator=g)
+    x = tau * torch.randn(trials, M, generator=g) + e
+    stated = (torch.randn(trials, M, 15, generator=g).pow(2).mean(2)).sqrt()
+    old = new = 0
+    for values, errors in zip(x.tolist(), stated.tolist(), strict=True):
+        lo, hi = across_networks(values, errors)['ci']
+        new += lo <= 0 <= hi
+        half = t_quantile(M - 1) * statistics.stdev(values) / math.sqrt(M)
+        old += abs(statistics.fmean(values)) <= half
+    return old / trials, new / trials
+
+
+def test_the_interval_over_networks_covers_where_the_spread_alone_does_not():
+    """Independent networks (rho = 0): both intervals hold 95%. Pairs whose errors share half
+    their variance (rho = 0.5): the spread of 2, 4 or 8 networks understates the mean's error
+    (coverage 89-92%); the random-effects interval keeps >= 93%, with or without true spread."""
+    g = torch.Generator().manual_seed(0)
+    paired_old = []
+    for M in (2, 4, 8):
+        for rho, tau in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5)):
+            old, new = coverage(M, rho, tau, trials=2000, g=g)
+            assert new >= 0.93, (M, rho, tau, old, new)
+            paired_old += [old] if rho > 0 else []
+    assert sum(old < 0.93 for old in paired_old) >= 4, paired_old  # the spread alone falls short
 
 
 def test_fresh_heads_read_what_is_in_the_features_and_converge():

@@ -5,24 +5,37 @@
 The seed paper calls the random-label accuracy a complexity metric, and a complexity metric should
 order networks by how much worse they do on unseen data. The field's test (Jiang et al. 2020,
 "Fantastic generalization measures and where to find them"): train a grid of networks over several
-hyperparameters, and report Kendall's rank correlation τ between each measure and the
-generalization gap (train - test accuracy) over all networks, and per hyperparameter the granulated
-τ: the mean of τ over the groups of networks that differ in that hyperparameter alone (same other
-hyperparameters, same seed). With two values per hyperparameter a group is one pair, and its τ is +1
-when the measure moves with the gap, -1 when against it. A 95% interval of the overall τ comes
-from resampling the networks (bootstrap).
+hyperparameters and report Kendall's rank correlation τ between each measure and the
+generalization gap (train - test accuracy): over all networks (τ-b, with a 95% bootstrap interval
+over networks), and per hyperparameter the granulated ψ: the mean, over the groups of networks
+that differ in that hyperparameter alone (the others and the seed fixed), of the group's τ with
+ties counting 0 (Jiang et al.'s τ: Σ sign(Δμ)·sign(Δg) over the group's pairs, divided by their
+number); Ψ is the mean of ψ over the hyperparameters. Their intervals resample the groups. Which
+measure ranks better than which: the paired bootstrap interval of the τ difference.
 
-The measures (each computed on the network's training samples, eval mode):
+The measures, each on the network's training samples in eval mode:
     online          the papers' number: the online random-label head's accuracy (penultimate);
-    a_train         a fresh head fitted to the same labels (metrics.controls);
-    m               the memorization estimate a_fresh - a_heldout (metrics.controls);
-    distance        ‖w - w₀‖ of f and g from their initialization (Jiang et al.: dist.spec.init);
-    sum_of_squares  Σ‖w‖² of f and g (the weight decay's own quantity);
-    neg_margin      -γ, γ the 10th percentile of the output margin f_y - max_{k≠y} f_k; it ranks as
-                    Jiang et al.'s 1/γ² and stays defined when γ ≤ 0 (label noise);
-    sharpness       1/σ², σ the largest magnitude-aware perturbation w + σ|w|ε, ε ~ N(0, 1),
-                    that lowers training accuracy by at most SHARP_DROP (Jiang et al.'s
-                    pacbayes.mag.flatness, on accuracy, found by bisection).
+    a_train, m      a fresh head on the same labels, and m = a_fresh - a_heldout (metrics.controls);
+  Jiang et al.'s baselines, on the weights of f and g (not the heads, no biases), each BatchNorm
+  folded into the convolution whose output it normalizes (W·γ/√(var + ε)), at the network's end
+  and at its initialization (W₀); the names and forms of Dziugaite et al. 2020's reimplementation:
+    dist_fro        Σ ‖W - W₀‖²_F over layers, the Frobenius distance from initialization;
+    dist_spec_init  Σ ‖W - W₀‖²₂, a convolution's kernel read as a matrix (out, in·k·k);
+    param_norm      Σ ‖W‖²_F;
+    inv_margin_sq   1/γ², γ the 10th percentile over the training set of the output margin
+                    f_y - max_{k≠y} f_k. Jiang et al. train every network to a training
+                    cross-entropy of 0.01, so their γ > 0; with a fixed budget and label noise a
+                    network may end with γ ≤ 0, and we rank it above every network with γ > 0
+                    (1/γ² grows without bound as γ -> 0+), all of them tied (stored as null);
+    <name>_n        each of the four as √(measure / n), n the training-set size: the forms in
+                    which the bounds hold, and the only ones that compare networks of other n;
+    mag_flatness    1/σ², σ the largest magnitude-aware perturbation w + u, u ~ N(0, σ²w² + ε²)
+                    (ε = 1e-3), that lowers training accuracy by at most SHARP_DROP (on
+                    SHARP_SAMPLES training samples, SHARP_DRAWS draws, bisection in log σ);
+  the trivial baselines, which a measure must beat to mean anything here:
+    train_acc       the training accuracy (on the labels trained on, noisy ones included);
+    train_loss      the training cross-entropy;
+  and ours: neg_margin = -γ, defined also where γ ≤ 0.
 The networks (extensions.mk): Fashion-MNIST, the small CNN, a fixed budget of epochs with the
 core's cosine schedule, over training-set size, label noise, weight decay and learning rate (2
 values each), 2 seeds. It also predicts every network's a_train from its features' effective
@@ -38,80 +51,141 @@ import os
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from matplotlib import pyplot as plt
 
 from data import GpuLoader
 from extensions.report.markdown import save
-from metrics import interval_words
+from metrics import correct, interval_words
 from plumbing import commit
 from train import eval_batches
 
 from . import explain
 
 HYPERPARAMETERS = ('subset', 'label_noise', 'weight_decay', 'lr')
-MEASURES = ('online', 'a_train', 'm', 'distance', 'sum_of_squares', 'neg_margin', 'sharpness')
+OURS = ('online', 'a_train', 'm')
+JIANG = ('dist_fro', 'dist_spec_init', 'param_norm', 'inv_margin_sq')
+NORMALIZED = tuple(f'{name}_n' for name in JIANG)
+TRIVIAL = ('train_acc', 'train_loss')
+MEASURES = (*OURS, *JIANG, *NORMALIZED, 'mag_flatness', *TRIVIAL, 'neg_margin')
 TAP = 'penultimate'
 BOOTSTRAP = 2000
 SHARP_DROP = 0.1  # the accuracy a perturbation may cost (Jiang et al.'s deviation)
+SHARP_EPS = 1e-3  # the perturbation's floor, for weights near 0 (ε of Jiang et al.)
 SHARP_DRAWS = 3
 SHARP_STEPS = 8  # bisection steps in log σ over [1e-4, 1]: σ to within a factor 1.04
 SHARP_SAMPLES = 500  # training samples it is measured on
 
 
-# --- Kendall's τ, its bootstrap interval and the granulated τ --------------------------------
+# --- Kendall's τ, its bootstrap interval, the granulated ψ and Ψ ---------------------------------
+
+
+def signs(v):
+    """sign(v_i - v_j) of every pair i < j, by comparison (so +inf ties with +inf)."""
+    v = np.asarray(v, float)
+    i, j = np.triu_indices(len(v), 1)
+    return (v[i] > v[j]).astype(int) - (v[i] < v[j]).astype(int)
 
 
 def kendall_tau(x, y):
     """Kendall's τ-b: (concordant - discordant pairs) / √(pairs not tied in x · pairs not tied in
     y); nan when either has no untied pair. Hand-written: O(n²) pairs are nothing for tens of
     networks, and it keeps scipy out."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    i, j = np.triu_indices(len(x), 1)
-    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    dx, dy = signs(x), signs(y)
     denominator = math.sqrt(np.count_nonzero(dx) * np.count_nonzero(dy))
     return float((dx * dy).sum() / denominator) if denominator else math.nan
 
 
-def bootstrap_interval(x, y, resamples=BOOTSTRAP, seed=0):
-    """The 95% percentile interval of τ over networks resampled with replacement."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    rng = np.random.default_rng(seed)
-    taus = [kendall_tau(x[k], y[k]) for k in rng.integers(len(x), size=(resamples, len(x)))]
-    lo, hi = np.nanpercentile(taus, [2.5, 97.5])
+def group_tau(x, y):
+    """Jiang et al.'s τ of one group: Σ sign(Δx)·sign(Δy) over its pairs / their number; a pair
+    tied in either counts 0. For two networks: +1, -1 or 0."""
+    return float((signs(x) * signs(y)).mean())
+
+
+def percentile_interval(values):
+    lo, hi = np.nanpercentile(values, [2.5, 97.5])
     return [float(lo), float(hi)]
 
 
-def granulated_tau(configs, x, y, hyperparameters=HYPERPARAMETERS):
-    """{hyperparameter: mean τ over the groups of networks that differ in it alone}. configs: one
-    dict per network with every hyperparameter and the seed."""
-    out = {}
+def bootstrap_interval(x, y, resamples=None, seed=0):
+    """The 95% percentile interval of τ over networks resampled with replacement."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(len(x), size=(resamples or BOOTSTRAP, len(x)))
+    return percentile_interval([kendall_tau(x[k], y[k]) for k in picks])
+
+
+def paired_difference(x1, x2, y, seed=0):
+    """τ(x1, y) - τ(x2, y), with the 95% interval of the same difference over networks resampled
+    with replacement, both measures on each resample: which measure ranks better than which."""
+    x1, x2, y = (np.asarray(v, float) for v in (x1, x2, y))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(len(y), size=(BOOTSTRAP, len(y)))
+    diffs = [kendall_tau(x1[k], y[k]) - kendall_tau(x2[k], y[k]) for k in picks]
+    return {'diff': kendall_tau(x1, y) - kendall_tau(x2, y), 'ci': percentile_interval(diffs)}
+
+
+def groups(configs, h):
+    """The groups of networks that differ in hyperparameter h alone: lists of indices."""
+    found = {}
+    for i, c in enumerate(configs):
+        found.setdefault(tuple((k, c[k]) for k in sorted(c) if k != h), []).append(i)
+    return [g for g in found.values() if len(g) > 1]
+
+
+def granulated_tau(configs, x, y, hyperparameters=HYPERPARAMETERS, seed=0):
+    """{h: {'tau': ψ_h, 'ci'}} and {'psi': Ψ, 'ci'}: ψ_h the mean group τ (ties 0) over the
+    groups that differ in h alone (None where none do), Ψ their mean over the hyperparameters;
+    intervals from resampling each hyperparameter's groups (stratified, for Ψ)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    per, boot = {}, []
     for h in hyperparameters:
-        groups = {}
-        for i, c in enumerate(configs):
-            others = tuple((k, c[k]) for k in sorted(c) if k != h)
-            groups.setdefault(others, []).append(i)
-        taus = [kendall_tau(x[g], y[g]) for g in groups.values() if len(g) > 1]
-        taus = [t for t in taus if not math.isnan(t)]
-        out[h] = float(np.mean(taus)) if taus else None  # None: no pair differs in h alone
-    return out
+        taus = np.array([group_tau(x[g], y[g]) for g in groups(configs, h)])
+        if not len(taus):
+            per[h] = None
+            continue
+        resampled = taus[rng.integers(len(taus), size=(BOOTSTRAP, len(taus)))].mean(1)
+        per[h] = {'tau': float(taus.mean()), 'ci': percentile_interval(resampled)}
+        boot.append(resampled)
+    psi = None
+    if boot:
+        mean = float(np.mean([v['tau'] for v in per.values() if v]))
+        psi = {'psi': mean, 'ci': percentile_interval(np.mean(boot, 0))}
+    return per, psi
 
 
 # --- the baselines ----------------------------------------------------------------------------
 
 
-def body(model):
-    """f and g's parameters by name: everything but the random-label heads."""
-    return {k: p for k, p in model.named_parameters() if not k.startswith('rand_heads.')}
+def folded_weights(model):
+    """{name: W} of f and g: every convolution with the BatchNorm that normalizes its output
+    folded in (W·γ/√(var + ε), per output channel), and the class head g. Weights only, as
+    Jiang et al.'s norm measures are; the random-label heads are not the network measured."""
+    weights = {}
+    for prefix, module in model.named_modules():
+        if prefix.startswith('rand_heads'):
+            continue
+        children = list(module.named_children())
+        for (name, a), (_, b) in zip(children, children[1:], strict=False):  # neighbours
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                scale = b.weight / torch.sqrt(b.running_var + b.eps)
+                weights[f'{prefix}.{name}'] = a.weight * scale.view(-1, 1, 1, 1)
+    return weights | {'fc': model.fc.weight}
 
 
-def distance_from_init(model, init_model):
-    init = body(init_model)
-    return math.sqrt(sum((p - init[k]).pow(2).sum().item() for k, p in body(model).items()))
-
-
-def sum_of_squares(model):
-    return sum(p.pow(2).sum().item() for p in body(model).values())
+@torch.no_grad()
+def norm_measures(model, init_model, n):
+    """dist_fro, dist_spec_init, param_norm, and their √(measure / n) forms."""
+    w, w0 = folded_weights(model), folded_weights(init_model)
+    diffs = [(w[k] - w0[k]).flatten(1) for k in w]  # a kernel as a matrix (out, in·k·k)
+    found = {
+        'dist_fro': sum(d.pow(2).sum().item() for d in diffs),
+        'dist_spec_init': sum(torch.linalg.matrix_norm(d, ord=2).item() ** 2 for d in diffs),
+        'param_norm': sum(v.pow(2).sum().item() for v in w.values()),
+    }
+    return found | {f'{k}_n': math.sqrt(v / n) for k, v in found.items()}
 
 
 @torch.no_grad()
@@ -124,34 +198,46 @@ def class_logits(model, x, data, device):
 
 
 def margin(logits, y):
-    """The 10th percentile of f_y - max_{k≠y} f_k."""
+    """γ: the 10th percentile of f_y - max_{k≠y} f_k."""
     true = logits.gather(1, y[:, None])[:, 0]
     other = logits.scatter(1, y[:, None], -math.inf).max(1).values
     return torch.quantile(true - other, 0.1).item()
 
 
+def inverse_margin(gamma, n):
+    """1/γ² and √(1/(γ² n)); None (ranked as +∞) where γ ≤ 0: the module docstring's rule."""
+    if gamma <= 0:
+        return {'inv_margin_sq': None, 'inv_margin_sq_n': None}
+    return {'inv_margin_sq': gamma**-2, 'inv_margin_sq_n': math.sqrt(gamma**-2 / n)}
+
+
 @torch.no_grad()
-def sharpness(model, x, y, data, device, seed=0):
-    """1/σ² for the largest σ whose perturbations cost at most SHARP_DROP training accuracy."""
-    base = (class_logits(model, x, data, device).argmax(1) == y).float().mean().item()
-    g = torch.Generator(device=device).manual_seed(seed)
+def mag_flatness(model, params, accuracy, seed=0):
+    """1/σ² for the largest σ whose perturbations w + u, u ~ N(0, σ²w² + ε²) of the tensors
+    params(model), cost at most SHARP_DROP of accuracy(model), averaged over SHARP_DRAWS draws."""
+    base = accuracy(model)
+    g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     lo, hi = math.log(1e-4), math.log(1.0)
 
     def drop(sigma):
         total = 0.0
         for _ in range(SHARP_DRAWS):
             noisy = copy.deepcopy(model)
-            for p in body(noisy).values():
-                p.add_(sigma * p.abs() * torch.randn(p.shape, generator=g, device=device))
-            total += (
-                base - (class_logits(noisy, x, data, device).argmax(1) == y).float().mean().item()
-            )
+            for p in params(noisy):
+                std = (sigma**2 * p.pow(2) + SHARP_EPS**2).sqrt()
+                p.add_(std * torch.randn(p.shape, generator=g, device=p.device))
+            total += base - accuracy(noisy)
         return total / SHARP_DRAWS
 
     for _ in range(SHARP_STEPS):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if drop(math.exp(mid)) <= SHARP_DROP else (lo, mid)
     return 1 / math.exp(lo) ** 2
+
+
+def body(model):
+    """f and g's parameters: everything but the random-label heads."""
+    return [p for k, p in model.named_parameters() if not k.startswith('rand_heads.')]
 
 
 def loss_and_accuracy(model, data, split, device):
@@ -162,7 +248,7 @@ def loss_and_accuracy(model, data, split, device):
         for x, y, _ in eval_batches(data, split, device):
             logits = model(x).logits.float()
             total += F.cross_entropy(logits, y, reduction='sum').item()
-            hits += (logits.argmax(1) == y).sum().item()
+            hits += correct(logits, y).sum().item()
             n += len(y)
     return total / n, hits / n
 
@@ -179,18 +265,26 @@ def network(run_dir, curve):
     cfg, data, model, init_model, device = loaded
     train_loss, train_acc = loss_and_accuracy(model, data, 'train', device)
     test_loss, test_acc = loss_and_accuracy(model, data, 'test', device)
+    n = len(data.train_y)
+    gamma = margin(class_logits(model, data.train_x, data, device), data.train_y.to(device))
     g = torch.Generator().manual_seed(cfg.seed)
-    keep = torch.randperm(len(data.train_y), generator=g)[:SHARP_SAMPLES]
+    keep = torch.randperm(n, generator=g)[:SHARP_SAMPLES]
     x, y = data.train_x[keep], data.train_y[keep].to(device)
+
+    def accuracy(m):
+        return correct(class_logits(m, x, data, device), y).float().mean().item()
+
     tap = probe['taps'][TAP]
     measures = {
         'online': results['final']['rand_acc'][TAP],
         'a_train': tap['a_train'],
         'm': tap['memorization'],
-        'distance': distance_from_init(model, init_model),
-        'sum_of_squares': sum_of_squares(model),
-        'neg_margin': -margin(class_logits(model, x, data, device), y),
-        'sharpness': sharpness(model, x, y, data, device, seed=cfg.seed),
+        **norm_measures(model, init_model, n),
+        **inverse_margin(gamma, n),
+        'mag_flatness': mag_flatness(model, body, accuracy, seed=cfg.seed),
+        'train_acc': train_acc,
+        'train_loss': train_loss,
+        'neg_margin': -gamma,
     }
     config = {h: getattr(cfg, h) for h in HYPERPARAMETERS} | {'seed': cfg.seed}
     return {
@@ -201,6 +295,7 @@ def network(run_dir, curve):
         'gen_gap': train_acc - test_acc,
         'loss_gap': test_loss - train_loss,
         'train_loss': train_loss,
+        'margin': gamma,
         'measures': measures,
         'm_ci': tap['memorization_ci'],
         'explained': explain.explain_run(run_dir, curve, loaded=loaded),
@@ -208,6 +303,11 @@ def network(run_dir, curve):
 
 
 # --- the study ----------------------------------------------------------------------------------
+
+
+def ranked(networks, name):
+    """A measure over the networks, None (γ ≤ 0) ranked as +∞."""
+    return np.array([math.inf if (v := n['measures'][name]) is None else v for n in networks])
 
 
 def rank_correlation(x, gap):
@@ -219,54 +319,101 @@ def rank_correlation(x, gap):
 
 
 def correlations(networks):
-    """Overall τ with its interval (accuracy gap and loss gap) and the granulated τ, per measure."""
+    """Per measure: τ with the accuracy gap and the loss gap, ψ per hyperparameter and Ψ, and τ
+    minus the trivial baseline's τ (training accuracy), paired."""
     gap = np.array([n['gen_gap'] for n in networks])
     loss_gap = np.array([n['loss_gap'] for n in networks])
     configs = [n['config'] for n in networks]
-    tau, tau_loss, granulated = {}, {}, {}
+    out = {k: {} for k in ('tau', 'tau_loss_gap', 'granulated', 'psi', 'versus_train_acc')}
     for name in MEASURES:
-        x = np.array([n['measures'][name] for n in networks])
-        tau[name] = rank_correlation(x, gap)
-        tau_loss[name] = rank_correlation(x, loss_gap)
-        granulated[name] = granulated_tau(configs, x, gap)
-    return tau, tau_loss, granulated
+        x = ranked(networks, name)
+        out['tau'][name] = rank_correlation(x, gap)
+        out['tau_loss_gap'][name] = rank_correlation(x, loss_gap)
+        out['granulated'][name], out['psi'][name] = granulated_tau(configs, x, gap)
+        trivial = ranked(networks, 'train_acc')
+        defined = not math.isnan(kendall_tau(x, gap))
+        out['versus_train_acc'][name] = paired_difference(x, trivial, gap) if defined else None
+    return out
 
 
-def measure_sentence(name, tau, granulated):
-    """What τ says about one measure, computed from its interval and the granulated τ."""
+def learning_rate_claim(networks):
+    """The online head against a_train, overall and within each learning rate: τ with the gap,
+    and the paired difference of the two τ, each with its interval."""
+    out = {}
+    for lr in [None, *sorted({n['config']['lr'] for n in networks})]:
+        part = [n for n in networks if lr is None or n['config']['lr'] == lr]
+        gap = np.array([n['gen_gap'] for n in part])
+        online, fresh = ranked(part, 'online'), ranked(part, 'a_train')
+        out['all' if lr is None else str(lr)] = {
+            'networks': len(part),
+            'online': rank_correlation(online, gap),
+            'a_train': rank_correlation(fresh, gap),
+            'difference': paired_difference(online, fresh, gap),
+        }
+    return out
+
+
+def interval_text(ci):
+    return f'[{ci[0]:+.2f}, {ci[1]:+.2f}]'
+
+
+def measure_sentence(name, tau, versus):
+    """What τ says of one measure, from its interval's bounds, and against training accuracy."""
     if tau['tau'] is None:
         return f'**{name}**: constant over these networks, so τ is undefined.'
-    t, (lo, hi) = tau['tau'], tau['ci']
-    words = interval_words(lo, hi)
+    words = interval_words(*tau['ci'])
+    text = f'**{name}**: τ = {tau["tau"]:+.2f}, within {interval_text(tau["ci"])}'
+    text += {'above 0': ': it ranks the networks with their gap', 'below 0': ': against it'}.get(
+        words, ''
+    )
+    if name != 'train_acc' and versus is not None:
+        side = interval_words(*versus['ci'])
+        than = {'above 0': 'better than', 'below 0': 'worse than'}.get(side)
+        text += f'; τ − τ(train_acc) = {versus["diff"]:+.2f} {interval_text(versus["ci"])}' + (
+            f': it ranks {than} training accuracy alone' if than else ''
+        )
+    return text + '.'
+
+
+def lr_sentence(claim):
+    """The learning-rate question, stated as far as the intervals carry it."""
+    every, parts = claim['all'], []
+    for lr, c in claim.items():
+        if lr != 'all':
+            o = c['online']
+            parts.append(
+                f'at lr {lr} ({c["networks"]} networks) {o["tau"]:+.2f} {interval_text(o["ci"])}'
+            )
+    d = every['difference']
+    side = interval_words(*d['ci'])
     verdict = {
-        'above 0': 'ranks the networks with their gap',
-        'below 0': 'ranks them against their gap',
-        'holds 0': 'cannot be told from no ranking over this grid',
-    }[words]
-    per = ', '.join(f'{h} {v:+.2f}' for h, v in granulated.items() if v is not None)
-    head = f'**{name}**: τ = {t:+.2f} [{lo:+.2f}, {hi:+.2f}], {words}: it {verdict}'
-    return f'{head}; per hyperparameter {per}.'
+        'above 0': 'the online head ranks better than a fresh head on the same features',
+        'below 0': 'a fresh head on the same features ranks better than the online head',
+    }.get(side, 'an interval that holds 0, so these networks do not order the two')
+    return (
+        f'The online head against a fresh head (a_train): τ = {every["online"]["tau"]:+.2f} '
+        f'against {every["a_train"]["tau"]:+.2f}; the online head within each learning rate: '
+        f'{"; ".join(parts)}. The paired difference τ(online) − τ(a_train) = {d["diff"]:+.2f} '
+        f'{interval_text(d["ci"])}: {verdict}.'
+    )
 
 
 def figure(folder, networks):
     """A scatter per measure against the gap: colour by label noise, marker by training-set size."""
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7))
+    shown = [m for m in MEASURES if not m.endswith('_n')] + ['dist_fro_n']
+    fig, axes = plt.subplots(3, 5, figsize=(18, 10))
     noise_values = sorted({n['config']['label_noise'] for n in networks})
     size_values = sorted({n['config']['subset'] for n in networks})
     markers = dict(zip(size_values, 'os^v', strict=False))
     colors = dict(zip(noise_values, ('tab:blue', 'tab:red', 'tab:green'), strict=False))
-    for ax, name in zip(axes.flat, MEASURES, strict=False):  # the last axis: the legend
+    for ax, name in zip(axes.flat, shown, strict=False):
         for n in networks:
-            c = n['config']
-            ax.plot(
-                100 * n['gen_gap'],
-                n['measures'][name],
-                markers[c['subset']],
-                color=colors[c['label_noise']],
-                alpha=0.7,
-            )
+            c, value = n['config'], n['measures'][name]
+            if value is not None:
+                marker, color = markers[c['subset']], colors[c['label_noise']]
+                ax.plot(100 * n['gen_gap'], value, marker, color=color, alpha=0.7)
         ax.set(xlabel='generalization gap (points)', title=name)
-        if name == 'sharpness' or name == 'sum_of_squares':
+        if name in ('mag_flatness', 'param_norm', 'dist_fro', 'dist_spec_init', 'inv_margin_sq'):
             ax.set_yscale('log')
         ax.grid(alpha=0.3)
     legend = axes.flat[-1]
@@ -276,41 +423,64 @@ def figure(folder, networks):
         legend.plot([], [], marker, color='gray', label=f'n = {size}')
     legend.legend(loc='center')
     legend.axis('off')
+    for ax in axes.flat[len(shown) : -1]:
+        ax.axis('off')
     return save(fig, folder, 'measures.png')
 
 
-def report(folder, networks, tau, tau_loss, granulated, prediction, curve):
+def tau_cell(t):
+    return '—' if t is None or t['tau'] is None else f'{t["tau"]:+.2f} {interval_text(t["ci"])}'
+
+
+def report(folder, networks, found, claim, prediction, curve):
     lines = [
         '# Does the random-label accuracy rank networks by their generalization gap?',
         '',
-        f'{len(networks)} networks (Fashion-MNIST, small CNN), over {grid(networks)}. Kendall τ of '
-        'each measure with the accuracy gap (train − test) and the loss gap (test − train), 95% '
-        'bootstrap interval over networks; per hyperparameter the granulated τ: the mean τ over '
-        'the groups of networks that differ in it alone (— where none do).',
+        f'{len(networks)} networks (Fashion-MNIST, small CNN), over {grid(networks)}. Kendall τ-b '
+        'of each measure with the accuracy gap (train − test) and the loss gap (test − train), '
+        'with a 95% bootstrap interval over networks; τ − τ(train_acc): how much better the '
+        'measure ranks than training accuracy alone, with a paired bootstrap interval; Ψ and ψ: '
+        "Jiang et al.'s granulated τ (ties count 0), with intervals from resampling the groups. "
+        'The measures are defined in extensions/measures/measures.py; inv_margin_sq ranks a '
+        'network with γ ≤ 0 above every network with γ > 0.',
         '',
-        '| measure | τ (accuracy gap) [95%] | τ (loss gap) [95%] | '
-        + ' | '.join(HYPERPARAMETERS)
-        + ' |',
-        '| --- | ---: | ---: | ' + ' | '.join('---:' for _ in HYPERPARAMETERS) + ' |',
+        '| measure | τ (accuracy gap) [95%] | τ − τ(train_acc) [95%] | τ (loss gap) [95%] '
+        '| Ψ [95%] |',
+        '| --- | ---: | ---: | ---: | ---: |',
     ]
     for name in MEASURES:
-        cells = [tau_cell(tau[name]), tau_cell(tau_loss[name])]
-        cells += [
-            '—' if granulated[name][h] is None else f'{granulated[name][h]:+.2f}'
-            for h in HYPERPARAMETERS
-        ]
+        versus = found['versus_train_acc'][name]
+        cells = [tau_cell(found['tau'][name])]
+        cells.append(
+            '—'
+            if versus is None or name == 'train_acc'
+            else tau_cell({'tau': versus['diff'], 'ci': versus['ci']})
+        )
+        cells += [tau_cell(found['tau_loss_gap'][name])]
+        psi = found['psi'][name]
+        cells.append('—' if psi is None else tau_cell({'tau': psi['psi'], 'ci': psi['ci']}))
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'Granulated τ (ψ) per hyperparameter [95%]:', '']
+    lines.append('| measure | ' + ' | '.join(HYPERPARAMETERS) + ' |')
+    lines.append('| --- | ' + ' | '.join('---:' for _ in HYPERPARAMETERS) + ' |')
+    for name in MEASURES:
+        cells = [tau_cell(found['granulated'][name][h]) for h in HYPERPARAMETERS]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     lines += ['', budget_note(networks), '', figure(folder, networks), '']
-    lines += ['- ' + measure_sentence(name, tau[name], granulated[name]) for name in MEASURES]
-    lines += ['', '## The networks', '']
+    lines += [
+        '- ' + measure_sentence(name, found['tau'][name], found['versus_train_acc'][name])
+        for name in MEASURES
+    ]
+    lines += ['', lr_sentence(claim), '', '## The networks', '']
+    shown = ('online', 'a_train', 'm', 'dist_fro', 'inv_margin_sq', 'mag_flatness')
     lines.append(
         '| '
         + ' | '.join(HYPERPARAMETERS)
-        + ' | seed | train | test | gap | train loss | '
-        + ' | '.join(MEASURES)
+        + ' | seed | train | test | gap | train loss | γ | '
+        + ' | '.join(shown)
         + ' |'
     )
-    lines.append('|' + ' --- |' * (len(HYPERPARAMETERS) + 5 + len(MEASURES)))
+    lines.append('|' + ' --- |' * (len(HYPERPARAMETERS) + 6 + len(shown)))
     for n in networks:
         c, m = n['config'], n['measures']
         cells = [str(c[h]) for h in HYPERPARAMETERS] + [str(c['seed'])]
@@ -319,8 +489,9 @@ def report(folder, networks, tau, tau_loss, granulated, prediction, curve):
             f'{100 * n["test_acc"]:.1f}',
             f'{100 * n["gen_gap"]:.1f}',
             f'{n["train_loss"]:.3f}',
+            f'{n["margin"]:+.3g}',
         ]
-        cells += [f'{m[k]:.3g}' for k in MEASURES]
+        cells += ['—' if m[k] is None else f'{m[k]:.3g}' for k in shown]
         lines.append('| ' + ' | '.join(cells) + ' |')
     lines += ['', '## Predicting a_train from the effective dimension (explain.py)', '']
     lines += [explain.figure(folder, [n['explained'] for n in networks], curve), '']
@@ -337,16 +508,14 @@ def grid(networks):
     return ', '.join(f'{k} {{{", ".join(str(v) for v in values[k])}}}' for k in keys)
 
 
-def tau_cell(t):
-    return '—' if t['tau'] is None else f'{t["tau"]:+.2f} [{t["ci"][0]:+.2f}, {t["ci"][1]:+.2f}]'
-
-
 def budget_note(networks):
     lo = min(n['train_acc'] for n in networks)
     hi = max(n['train_acc'] for n in networks)
+    negative = sum(n['margin'] <= 0 for n in networks)
     return (
         f'A fixed budget, not a loss criterion: training accuracy ends between {100 * lo:.1f} and '
-        f'{100 * hi:.1f}% (on the labels trained on, noisy ones included).'
+        f'{100 * hi:.1f}% (on the labels trained on, noisy ones included), and {negative} of '
+        f'{len(networks)} networks end with a margin γ ≤ 0.'
     )
 
 
@@ -366,33 +535,17 @@ def main(argv=None):
     for run in runs:
         networks.append(network(run, curve))
         n = networks[-1]
-        print(
-            f'{run}: gap {100 * n["gen_gap"]:.1f} | '
-            + ' '.join(f'{k} {v:.3g}' for k, v in n['measures'].items()),
-            flush=True,
-        )
-    tau, tau_loss, granulated = correlations(networks)
+        shown = ' '.join(f'{k} {v:.3g}' for k, v in n['measures'].items() if v is not None)
+        print(f'{run}: gap {100 * n["gen_gap"]:.1f} | {shown}', flush=True)
+    found = correlations(networks)
+    claim = learning_rate_claim(networks)
     prediction = explain.residuals([n['explained'] for n in networks])
     best = explain.best_dim(prediction)
+    keep = ('run', 'config', 'gen_gap', 'loss_gap', 'train_acc', 'test_acc', 'margin', 'measures')
     result = {
-        'networks': [
-            {
-                k: n[k]
-                for k in (
-                    'run',
-                    'config',
-                    'gen_gap',
-                    'loss_gap',
-                    'train_acc',
-                    'test_acc',
-                    'measures',
-                )
-            }
-            for n in networks
-        ],
-        'tau': tau,
-        'tau_loss_gap': tau_loss,
-        'granulated': granulated,
+        'networks': [{k: n[k] for k in keep} for n in networks],
+        **found,
+        'learning_rate': claim,
         'prediction': {tap: by_dim[best] | {'dim': best} for tap, by_dim in prediction.items()},
         'explained': [n['explained'] for n in networks],
         'curve': curve,
@@ -400,7 +553,7 @@ def main(argv=None):
     }
     with open(os.path.join(args.folder, 'measures.json'), 'w') as f:
         json.dump(result, f, indent=1)
-    print(report(args.folder, networks, tau, tau_loss, granulated, prediction, curve))
+    print(report(args.folder, networks, found, claim, prediction, curve))
 
 
 if __name__ == '__main__':

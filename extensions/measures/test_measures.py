@@ -2,6 +2,7 @@
 examples and a pair-counting loop, effective dimensions against closed forms, the capacity curve
 against Cover's count, and `make measures` end to end on a tiny grid (measures.json's contract)."""
 
+import copy
 import itertools
 import json
 import math
@@ -58,6 +59,12 @@ def test_bootstrap_interval_holds_the_estimate_and_collapses_on_a_perfect_rankin
     assert measures.bootstrap_interval(x, 2 * x, resamples=200) == [1.0, 1.0]
 
 
+def test_kendall_tau_ranks_infinity_above_every_number_tied_with_itself():
+    # inv_margin_sq of networks with γ <= 0: +inf, above all, tied among themselves
+    x, y = [1.0, math.inf, 2.0, math.inf], [1, 4, 2, 3]
+    assert measures.kendall_tau(x, y) == pytest.approx(tau_b_by_counting([1, 9, 2, 9], y))
+
+
 def test_granulated_tau_on_a_hand_worked_grid():
     # two hyperparameters a, b in {0, 1} and two seeds; the gap rises with a and with b; the
     # measure rises with a and falls with b: every pair differing in a agrees (+1), every pair
@@ -65,15 +72,84 @@ def test_granulated_tau_on_a_hand_worked_grid():
     configs = [{'a': a, 'b': b, 'seed': s} for a, b, s in itertools.product((0, 1), (0, 1), (0, 1))]
     gap = np.array([c['a'] + 2 * c['b'] + 0.1 * c['seed'] for c in configs])
     measure = np.array([c['a'] - c['b'] + 0.01 * c['seed'] for c in configs])
-    assert measures.granulated_tau(configs, measure, gap, ('a', 'b')) == {'a': 1.0, 'b': -1.0}
-    # a hyperparameter that never varies alone has no pairs
-    assert measures.granulated_tau(configs[:1], measure[:1], gap[:1], ('a',)) == {'a': None}
+    per, psi = measures.granulated_tau(configs, measure, gap, ('a', 'b'))
+    assert per == {'a': {'tau': 1.0, 'ci': [1.0, 1.0]}, 'b': {'tau': -1.0, 'ci': [-1.0, -1.0]}}
+    assert psi == {'psi': 0.0, 'ci': [0.0, 0.0]}  # Ψ: the mean over the two hyperparameters
+    # a hyperparameter that never varies alone has no groups
+    assert measures.granulated_tau(configs[:1], measure[:1], gap[:1], ('a',)) == ({'a': None}, None)
+
+
+def test_granulated_tau_counts_a_tie_as_0_as_jiang_et_al_do():
+    """Four groups that differ in a: the measure agrees with the gap in two, disagrees in one and
+    ties in one. Jiang et al.'s ψ = (1 + 1 - 1 + 0) / 4 = 0.25; dropping the tie would give 1/3."""
+    configs = [{'a': a, 'seed': s} for s in range(4) for a in (0, 1)]
+    gap = np.array([a + s for s in range(4) for a in (0, 1)], float)
+    measure = np.array([v for pair in ((0, 1), (0, 1), (1, 0), (5, 5)) for v in pair], float)
+    per, _ = measures.granulated_tau(configs, measure, gap, ('a',))
+    assert per['a']['tau'] == pytest.approx(0.25)
+    assert per['a']['ci'][0] < 0.25 < per['a']['ci'][1]
+
+
+def test_paired_difference_of_two_measures():
+    rng = np.random.default_rng(2)
+    gap = rng.normal(size=60)
+    good, poor = gap + 0.3 * rng.normal(size=60), gap + 3 * rng.normal(size=60)
+    d = measures.paired_difference(good, poor, gap)
+    assert d['diff'] == pytest.approx(
+        measures.kendall_tau(good, gap) - measures.kendall_tau(poor, gap)
+    )
+    assert d['ci'][0] > 0  # the better measure, shown better
+    assert measures.paired_difference(good, good, gap) == {'diff': 0.0, 'ci': [0.0, 0.0]}
 
 
 def test_margin_is_the_tenth_percentile_of_true_minus_best_other():
     logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
     # margins 2 and -1; the 10th percentile interpolates: -1 + 0.1 · 3
     assert measures.margin(logits, torch.tensor([0, 2])) == pytest.approx(-0.7)
+    assert measures.inverse_margin(0.5, 100) == {'inv_margin_sq': 4.0, 'inv_margin_sq_n': 0.2}
+    assert measures.inverse_margin(-0.7, 100) == {'inv_margin_sq': None, 'inv_margin_sq_n': None}
+
+
+def test_magnitude_aware_flatness_on_a_model_whose_answer_is_known():
+    """20000 weights w_i = 1, sample i right while its own weight stays positive: a perturbation
+    σ|w|ε costs accuracy Φ(-1/σ), which reaches 0.1 at σ = 1/Φ⁻¹(0.9) = 0.7803: 1/σ² = 1.642. The
+    bisection finds it within its resolution (8 steps in log σ over [1e-4, 1]: a factor 1.04 in σ,
+    1.08 in 1/σ²)."""
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.ones(20_000))
+
+    def accuracy(m):
+        return (m.w > 0).float().mean().item()
+
+    found = measures.mag_flatness(model, lambda m: [m.w], accuracy)
+    assert found == pytest.approx(1.642, rel=0.09), found
+    assert model.w.eq(1).all()  # the model itself is left as it was
+
+
+def test_norm_measures_fold_batchnorm_into_the_convolution_it_follows():
+    """A convolution and the BatchNorm after it, as the small CNN has them: the folded weight is
+    W·γ/√(var + ε); distances and norms are sums over layers, √(·/n) the normalized forms."""
+    import model as model_lib
+
+    net = model_lib.Net('cnn', 1, 10, 2, 'shared', 'penultimate', 0.0, 8).eval()
+    init = copy.deepcopy(net)
+    conv, bn = net.stages[0][0], net.stages[0][1]
+    with torch.no_grad():
+        bn.weight.fill_(2.0)
+        bn.running_var.fill_(3.0)
+    folded = measures.folded_weights(net)
+    assert torch.allclose(folded['stages.0.0'], conv.weight * 2 / math.sqrt(3 + bn.eps))
+    convolutions = {'stages.0.0', 'stages.0.3'} | {
+        f'stages.{i}.{j}' for i in (1, 2) for j in (1, 4)
+    }
+    assert set(folded) == convolutions | {'fc'}  # stages 1 and 2 open with a max-pool
+    found = measures.norm_measures(net, init, n=100)
+    w = folded['stages.0.0'] - measures.folded_weights(init)['stages.0.0']  # the only change
+    assert found['dist_fro'] == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
+    spectral = torch.linalg.matrix_norm(w.flatten(1), ord=2).item()
+    assert found['dist_spec_init'] == pytest.approx(spectral**2, rel=1e-5)
+    assert found['dist_fro_n'] == pytest.approx(math.sqrt(found['dist_fro'] / 100))
+    assert measures.norm_measures(init, init, n=100)['dist_fro'] == 0
 
 
 # --- effective dimension and the capacity curve --------------------------------------------------
@@ -178,7 +254,12 @@ def test_measures_json_keeps_its_contract(tiny_study):
         assert -1 <= tau['tau'] <= 1 and tau['ci'][0] <= tau['tau'] <= tau['ci'][1]
         grains = out['granulated'][name]
         assert grains['label_noise'] is None  # never varied in this grid
-        assert all(-1 <= grains[h] <= 1 for h in ('subset', 'lr') if grains[h] is not None)
+        for h in ('subset', 'lr'):
+            lo, hi = grains[h]['ci']
+            assert -1 <= lo <= grains[h]['tau'] <= hi <= 1
+        assert out['psi'][name]['ci'][0] <= out['psi'][name]['psi'] <= out['psi'][name]['ci'][1]
+    assert {'train_acc', 'train_loss', 'inv_margin_sq', 'dist_fro_n'} <= set(out['tau'])
+    assert set(out['learning_rate']) == {'all', '0.02', '0.1'}
     assert set(out['prediction']) == {'stage1', 'stage2', 'penultimate'}
     for tap in out['prediction'].values():
         assert {'residual_mean', 'residual_max'} <= set(tap)
@@ -191,9 +272,5 @@ def test_the_baselines_read_a_network_and_its_initialization(tiny_study):
     from extensions.probe.probe import load_run
 
     _, _, model, init_model, _ = load_run(str(tiny_study / 'n256-lr0.1' / 'seed0'), 'cpu')
-    assert measures.distance_from_init(init_model, init_model) == 0
-    assert measures.distance_from_init(model, init_model) > 0
-    by_hand = sum(
-        p.pow(2).sum().item() for k, p in model.named_parameters() if 'rand_heads' not in k
-    )
-    assert measures.sum_of_squares(model) == pytest.approx(by_hand)
+    assert measures.norm_measures(init_model, init_model, 256)['dist_spec_init'] == 0
+    assert measures.norm_measures(model, init_model, 256)['dist_spec_init'] > 0

@@ -225,10 +225,10 @@ def run_layers(model, layers):
 
 def probe_run(run_dir, device='auto', data_dir=None, layers=None, label_seed=None, n=None):
     """Probe the final checkpoint of a finished run at `layers` (default: its own taps), with the
-    fresh draws and subsample of `label_seed` (default: the run's own, as train.py drew them). The
+    fresh draws and subsample of `label_seed` (default: the run's own, train.probe_seed). The
     run's random labels r stay its own: they are what it trained beside."""
     cfg, data, model, init_model, dev = load_run(run_dir, device, data_dir)
-    seed = cfg.label_seed if label_seed is None else label_seed
+    seed = train_lib.probe_seed(cfg) if label_seed is None else label_seed
     if n is not None and n < len(data.train_y):  # a seeded n of the training samples
         keep = subsample(len(data.train_y), n, seed)
         data = dataclasses.replace(

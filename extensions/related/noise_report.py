@@ -13,7 +13,7 @@ and writes DIR/report.md with one table, one figure (noise.png) and a second sma
   table 2:    cross-entropy and the robust log loss on clean and on fully random class labels.
 Runs are named <system>[-<value>] (ce, rll-α, limit-β, reg-λ, grl-λ, confusion-λ, tod), and
 p0-<run> / p1-<run> for clean / fully random labels. Numbers are from the last epoch; with several
-seeds, mean ± std (n), and m and a_train - a_fresh get a t interval over the seeds
+seeds, mean ± std (n), and m and a_train - a_fresh get a random-effects interval over the seeds
 (metrics.across_networks). A difference between two accuracies counts only where it exceeds the
 95% binomial noise of the test set (one seed: seed-to-seed spread is not in it).
 """
@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import plumbing  # noqa: E402
-from extensions.report.markdown import prose, table  # noqa: E402
+from extensions.report.markdown import bounded, prose, table  # noqa: E402
 from extensions.validation.leaveout import spearman  # noqa: E402
 from metrics import across_networks  # noqa: E402
 
@@ -150,7 +150,8 @@ def beyond_noise(a, b, n):
 
 def estimate(seeds, key):
     """m ('memorization') or 'specific' (a_train - a_fresh) at the penultimate tap over the
-    finished seeds, with a t interval over them (metrics.across_networks); None if unprobed."""
+    finished seeds, with a random-effects interval over them (metrics.across_networks); None if
+    unprobed."""
     rows = [t for t in values(seeds, lambda r: r.get('probe', {}).get('taps', {}).get(TAP))]
     if not rows:
         return None
@@ -285,7 +286,7 @@ def better_than_ce_sentence(runs, names, kinds, n_test, claim, source):
     verdict = (
         f'held for {", ".join(label(r[0]) for r in wins)}'
         if wins
-        else 'did not hold (no setting beat cross-entropy beyond the test-set noise)'
+        else 'was not borne out (no setting beat cross-entropy beyond the test-set noise)'
     )
     return f'**Claim ({source}: {claim}) {verdict}** here: cross-entropy {100 * ce:.1f}%, {parts}.'
 
@@ -313,7 +314,7 @@ def rll_section(runs, names, n_test, classes):
             f'on fully random labels cross-entropy fits {100 * ce_random:.1f}% of the training '
             f'labels and {label(name[3:])} {100 * acc:.1f}% ({100 * (ce_random - acc):.1f} points '
             f'fewer; chance {100 * chance:.0f}%): '
-            + ('held' if held else 'did not hold')
+            + ('held' if held else 'was not borne out')
             + ' (criterion: cross-entropy ≥ 90%, RLL ≤ twice chance)'
         )
     if ce_clean is not None and rll_clean and rll_clean[0][1] is not None:
@@ -403,20 +404,20 @@ def tod_section(runs, names):
             f'{test["control_easy_se"]:.3f}.'
         )
     claims = [
-        f'noisy samples have the higher self-influence {"held" if held else "did not hold"} '
+        f'noisy samples have the higher self-influence {"held" if held else "was not borne out"} '
         f'({n_mean - c_mean:+.3f})',
         'clean samples are fitted earlier, both from the start '
         + (
             'held'
             if e_clean is not None and e_noisy is not None and e_clean < e_noisy and at_once
-            else 'did not hold'
+            else 'was not borne out'
         )
         + f' (epoch {e_clean} against {e_noisy})',
     ]
     if hard_easy is not None:
         claims.append(
             'hard correctly labelled samples influence test samples more '
-            + ('held' if hard_easy else 'did not hold')
+            + ('held' if hard_easy else 'was not borne out')
             + f' (hard − easy {gap:+.3f}, with permuted masks {control:+.3f})'
         )
     lines.append(
@@ -426,8 +427,8 @@ def tod_section(runs, names):
 
 
 def confusion_section(runs, names, n_probe, K):
-    """Confusion against reg and grl: the online head at chance (not below), and no more of r in
-    the features than of labels nobody used (a_train - a_fresh holds 0)."""
+    """Confusion against reg and grl: the online head at chance (not below), and a_train -
+    a_fresh bounded near 0 (what the features hold of r beyond labels nobody used)."""
     chance = 1 / K
     half = Z95 * math.sqrt(chance * (1 - chance) / max(1, n_probe))  # binomial noise at chance
     rows = []
@@ -444,9 +445,10 @@ def confusion_section(runs, names, n_probe, K):
         return abs(online - chance) <= half and (specific is None or specific['ci'][0] <= 0)
 
     held = [label(n) for n, o, e in conf if ok(o, e)]
-    verdict = f'held for {", ".join(held)}' if held else 'did not hold'
+    verdict = f'was not contradicted for {", ".join(held)}' if held else 'was contradicted'
     text = '; '.join(
-        f'{label(n)}: online {100 * o:.1f}%, a_train − a_fresh {span(e)}' for n, o, e in conf
+        f'{label(n)}: online {100 * o:.1f}%, ' + (bounded('a_train − a_fresh', e) if e else '—')
+        for n, o, e in conf
     )
     return (
         f'**Claim (Alvi et al. 2018: confusion leaves the head at chance without making it '
@@ -468,12 +470,13 @@ def m_sentence(runs, names):
     ce = estimate(runs['ce'], 'memorization') if 'ce' in runs else None
     rho_text = f'{rho:+.2f}' if rho is not None else 'undefined'
     held = ce is not None and ce['ci'][0] > 0 and rho is not None and rho > 0
+    bound = bounded('its m', ce) if ce is not None else 'its m is unmeasured'
     above = [label(n) for n in names if (e := estimate(runs[n], 'specific')) and e['ci'][0] > 0]
     memorized = 100 * (first(runs, 'ce', final('train_acc_noisy')) or math.nan)
     return (
         f'**Claim (Becker & Risse 2024; Becker et al. 2026: random-label decodability measures '
-        f'memorization) {"held" if held else "did not hold"} here:** cross-entropy memorizes '
-        f'{memorized:.1f}% of the noisy labels while its m = {span(ce)} points; across the '
+        f'memorization) {"held" if held else "was not borne out"} here:** cross-entropy '
+        f'memorizes {memorized:.1f}% of the noisy labels while {bound}; across the '
         f'{len(pairs)} runs that do not unlearn, the rank correlation between memorized noise '
         f'(train acc, noisy) and m is {rho_text}. a_train − a_fresh is above 0 for '
         f'{", ".join(above) if above else "no run"}: where the features hold r itself.'

@@ -105,7 +105,7 @@ def test_report_has_every_part_and_claims_follow_the_numbers(tmp_path):
     )
     assert 'cross-entropy fits 97.0%' in rll and ': held (criterion' in rll
     assert 'held, it still learns' in rll and 'held for robust log loss, α = 0.1' in rll
-    assert 'did not hold' in limit and '+1.0 points' in limit
+    assert 'was not borne out' in limit and '+1.0 points' in limit
     tod = [s for s in sections if s.startswith('Turn-over dropout')][0]
     assert 'higher self-influence held' in tod and 'fitted earlier, both from the start held' in tod
     assert 'influence test samples more held' in tod

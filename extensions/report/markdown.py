@@ -1,11 +1,15 @@
-"""Markdown and figures for the reports of the extensions: paragraphs, tables, figures."""
+"""Markdown and figures for the reports of the extensions: paragraphs, tables, figures, and
+sentences built from intervals."""
 
+import math
 import os
 
 import matplotlib
 
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+
+from metrics import detectable, interval_words  # noqa: E402
 
 
 def prose(text):
@@ -28,3 +32,29 @@ def save(fig, folder, name):
     os.replace(path + '.tmp.png', path)
     plt.close(fig)
     return f'![{name}]({name})'
+
+
+def bounded(what, e, unit='points', scale=100):
+    """A sentence from an estimate's 95% interval alone (e: metrics.across_networks's dict, or
+    any with 'ci', 'se' and 'n'): '<what> lies within [lo, hi] points, above 0' (or below), or,
+    where the interval holds 0, the smallest effect it would have detected. An interval that
+    holds 0 bounds an effect; it never shows two numbers equal."""
+    lo, hi = (scale * v for v in e['ci'])
+    text = f'{what} lies within [{lo:+.1f}, {hi:+.1f}] {unit}'
+    where = interval_words(*e['ci'])
+    if where != 'holds 0':
+        return f'{text}, {where}'
+    return f'{text}; an effect of {smallest(e, scale):.1f} would have been detected'
+
+
+def smallest(e, scale=100):
+    """The smallest true effect an estimate detects (5% two-sided, with 80% power)."""
+    df = e['n'] - 1 if e.get('n', 1) > 1 else math.inf
+    return scale * detectable(e['se'], df)
+
+
+# words that claim two numbers equal, or an effect absent: no sentence built from an interval
+# that holds 0 may use them (test_report.py feeds every sentence writer such intervals)
+EQUALITY_WORDS = ('equal', 'same', 'as much', 'no more', 'identical', 'match', 'reads what')
+EQUALITY_WORDS += ('read what', 'indistinguishable', 'no difference', 'cannot be told')
+EQUALITY_WORDS += ('did not hold', 'does not see', 'no effect', 'not significant')

@@ -25,10 +25,10 @@ matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 import plumbing  # noqa: E402
-from metrics import across_networks, detectable, interval_words, wilson_interval  # noqa: E402
+from metrics import across_networks, interval_words, wilson_interval  # noqa: E402
 from train import build_parser  # noqa: E402
 
-from .markdown import save, table  # noqa: E402
+from .markdown import bounded, save, smallest, table  # noqa: E402
 
 REGULARIZERS = ['none', 'wd', 'dropout', 'augment', 'smoothing', 'all']
 NAMES = {
@@ -150,13 +150,9 @@ def values(seeds, field, tap=TAP):
 
 
 def estimate(seeds, key, tap=TAP):
-    """m ('memorization'), 'specific' or 'capacity' (a_train - a_init) over the finished seeds,
-    with metrics.across_networks's interval."""
+    """m ('memorization'), 'specific' (a_train - a_fresh) or 'trained' (a_fresh - a_init) over
+    the finished seeds, with metrics.across_networks's interval."""
     rows = [r['probe']['taps'][tap] for r in done(seeds)]
-    if key == 'capacity':  # one fit against a mean of R: about the error of `specific`
-        return across_networks(
-            [t['a_train'] - t['a_init'] for t in rows], [t['specific_se'] for t in rows]
-        )
     return across_networks([t[key] for t in rows], [t[f'{key}_se'] for t in rows])
 
 
@@ -174,30 +170,20 @@ def points(e):
     return f'{100 * e["mean"]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
 
 
-def bounds(e):
-    return f'[{100 * e["ci"][0]:+.1f}, {100 * e["ci"][1]:+.1f}] points'
-
-
 def words(e):
     return interval_words(*e['ci'])
 
 
 def bounds_of(estimates):
-    """The smallest interval holding every estimate's interval, in points."""
-    lo, hi = min(e['ci'][0] for e in estimates), max(e['ci'][1] for e in estimates)
-    return f'[{100 * lo:+.1f}, {100 * hi:+.1f}] points'
+    """The smallest interval holding every estimate's interval."""
+    return [min(e['ci'][0] for e in estimates), max(e['ci'][1] for e in estimates)]
 
 
 def networks(e):
     """How an interval was made, in words."""
     if e['n'] == 1:
         return '1 network: label-draw error only; SEEDS="0 1 2" gives an interval over networks'
-    return f'{e["n"]} networks, t interval from their spread'
-
-
-def smallest(e):
-    """The m an estimate could have detected (5%, 80% power), in points."""
-    return 100 * detectable(e['se'], e['n'] - 1 if e['n'] > 1 else float('inf'))
+    return f'{e["n"]} networks, a random-effects interval over them'
 
 
 def control_cells(seeds, tap=TAP):
@@ -208,23 +194,19 @@ def control_cells(seeds, tap=TAP):
 
 
 def capacity_sentence(seeds, tap=TAP):
-    """a_train against a_init, in words computed from the interval."""
-    cap = estimate(seeds, 'capacity', tap)
-    if words(cap) == 'holds 0':
-        return (
-            f'a_train − a_init lies within {bounds(cap)}: the head reads as much from the '
-            'untrained network, so what it reads is its capacity on these features'
-        )
-    more = 'more' if words(cap) == 'above 0' else 'fewer'
-    return f'a_train − a_init lies within {bounds(cap)}: trained features hold {more} random labels'
+    """The trained features against the untrained network's (a_fresh - a_init, R draws a side),
+    in words computed from the interval."""
+    trained = estimate(seeds, 'trained', tap)
+    text = bounded('a_fresh − a_init', trained)
+    if words(trained) != 'holds 0':
+        more = 'more' if words(trained) == 'above 0' else 'fewer'
+        text += f": the trained features hold {more} random labels than the untrained network's"
+    return text
 
 
 def m_sentence(seeds, tap=TAP):
     m = estimate(seeds, 'memorization', tap)
-    text = f'm lies within {bounds(m)} ({networks(m)})'
-    if words(m) == 'holds 0':
-        text += f'; an m of {smallest(m):.1f} points would have been detected with 80% power'
-    return text
+    return f'{bounded("m", m)} ({networks(m)})'
 
 
 # --- figures and sections -----------------------------------------------------------------------
@@ -274,7 +256,7 @@ def training_section(runs, folder):
     a_train = 100 * statistics.mean(values(seeds, 'a_train'))
     sentence = (
         f'The online head goes from {start:.1f}% after the first epoch to {end:.1f}% on the '
-        f'training set; a fresh head fitted to convergence on the same samples reads '
+        f'training set; a fresh head fitted to convergence on these samples reads '
         f'{a_train:.1f}% (a_train). {capacity_sentence(seeds)}. {m_sentence(seeds)}.'
     )
     return [figure, table(['tap', *CONTROLS], rows), f'**What it shows.** {sentence}']
@@ -313,7 +295,8 @@ def regularizer_section(runs, folder):
     sentence = (
         f'The online numbers span {100 * min(onlines):.1f}–{100 * max(onlines):.1f}%, against '
         f'±{noise:.1f} points of binomial noise on {n} samples alone. m holds 0 for {held} of '
-        f'{len(present)} settings; every m lies within [{100 * lo:+.1f}, {100 * hi:+.1f}] points.'
+        f'{len(present)} settings; every m lies within [{100 * lo:+.1f}, {100 * hi:+.1f}] points, '
+        f'and an m of {max(map(smallest, ms)):.1f} would have been detected in the least precise.'
     )
     header = ['regularizer', 'test acc', 'gap', *CONTROLS, 'status']
     return [table(header, rows), figure, f'**What it shows.** {sentence}']
@@ -358,17 +341,23 @@ def depth_section(runs, folder):
         f'{100 * statistics.mean(values(runs["none"], "a_fresh", t)):.1f}' for t in taps
     )
     dims = ', '.join(f'{t} {capacity[t]["dim"]}' for t in taps)
-    caps = [estimate(runs['none'], 'capacity', t) for t in taps]
-    if all(words(c) == 'holds 0' for c in caps):
-        why = (
-            f'and a_train − a_init holds 0 at every tap (within {bounds_of(caps)}): the trained '
-            'taps read what the untrained ones read, so what grows with depth is the width'
-        )
+    init = ' → '.join(
+        f'{100 * statistics.mean(values(runs["none"], "a_init", t)):.1f}' for t in taps
+    )
+    trained = [estimate(runs['none'], 'trained', t) for t in taps]
+    off = [t for t, e in zip(taps, trained, strict=True) if words(e) != 'holds 0']
+    if off:
+        why = f'a_fresh − a_init lies off 0 at {", ".join(off)} (the table gives the intervals)'
     else:
-        off = [t for t, c in zip(taps, caps, strict=True) if words(c) != 'holds 0']
-        why = f'and a_train differs from a_init at {", ".join(off)}: not width alone'
+        lo, hi = (100 * v for v in bounds_of(trained))
+        worst = max(smallest(e) for e in trained)
+        why = (
+            f'a_fresh − a_init lies within [{lo:+.1f}, {hi:+.1f}] points at every tap; an effect '
+            f'of {worst:.1f} would have been detected at the least precise'
+        )
     sentence = (
-        f'{"; ".join(parts)}. For `none`, a_fresh goes {fresh}% with depth (D: {dims}), {why}.'
+        f'{"; ".join(parts)}. For `none`, a_fresh goes {fresh}% with depth (D: {dims}) and '
+        f"a_init, the untrained network's, {init}%; {why}."
     )
     header = ['tap', 'D', 'samples per head', 'run', *CONTROLS]
     return [table(header, rows), figure, f'**What it shows.** {sentence}']
@@ -433,32 +422,27 @@ def unlearning_sentence(runs, sweep):
     specific = estimate(seeds, 'specific')
     text = (
         f'At λ = {lam:g} the online head reads {online:.1f}% (its lowest), {cost} points of test '
-        f'accuracy. A fresh head reads a_train − a_fresh = {points(specific)} points of these very '
-        f'labels beyond any labels, and {m_sentence(seeds)}'
+        f'accuracy. {bounded("a_train − a_fresh", specific)}'
     )
     if words(specific) == 'above 0':
-        return text + ': the term wrote r into the features and hid it from the online head.'
-    return text + ': no more of r is readable from the features than of labels nobody used.'
+        text += (
+            ': fresh heads read these labels better than labels nobody used, so the term wrote r '
+            'into the features and hid it from the online head'
+        )
+    return f'{text}. {m_sentence(seeds)}.'
 
 
 def positive_control_section(runs):
     seeds = runs['memorize']
     rows = [[tap, *control_cells(seeds, tap)] for tap in done(seeds)[0]['final']['rand_acc']]
-    specific, m = estimate(seeds, 'specific'), estimate(seeds, 'memorization')
+    specific = estimate(seeds, 'specific')
     if words(specific) == 'above 0':
-        verdict = 'r is in the features, and a fresh head finds it.'
+        verdict = 'r is in the features, and a fresh head finds it'
     else:
-        verdict = 'the control did NOT light up: do not trust the other numbers.'
-    if words(m) == 'holds 0':
-        why = (
-            'm, with fresh labels on both sides, holds 0: what --memorize wrote into f are these '
-            'labels, which a fresh draw cannot use'
-        )
-    else:
-        why = 'm too leaves 0: the training features also hold more room for any labels'
+        verdict = 'the control did NOT light up: do not trust the other numbers'
     sentence = (
-        f'Trained on r through the penultimate head, the network reads a_train − a_fresh = '
-        f'{points(specific)} points there: {verdict} {m_sentence(seeds)}; {why}.'
+        f'Trained on r through the penultimate head: {bounded("a_train − a_fresh", specific)}: '
+        f'{verdict}. {m_sentence(seeds)}.'
     )
     return [table(['tap', *CONTROLS], rows), f'**What it shows.** {sentence}']
 

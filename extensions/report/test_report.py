@@ -55,19 +55,22 @@ def fake_result(seed, acc, rand, diverged=False, **config):
         **epoch,
         'gen_gap': 0.1,
         'rand_acc_ci': per_tap([rand - 0.05, rand + 0.05]),
-        'head_capacity': {t: {'samples_per_head': 100, 'dim': 16, 'cover_2d': 32} for t in TAPS},
+        'head_capacity': {t: {'samples_per_head': 100, 'dim': 16, 'cover': 32} for t in TAPS},
     }
     return {**result, 'status': 'done', 'final': final}
 
 
-def fake_probe(m, se=0.01, specific=0.0):
+def fake_probe(m, se=0.01, specific=0.0, trained=0.0):
     tap = {
         'dim': 16,
         'samples_per_head': 100,
         'a_train': 0.6 + m + specific,
         'a_fresh': 0.6 + m,
         'a_heldout': 0.6,
-        'a_init': 0.6 + m + specific,
+        'a_init': 0.6 + m - trained,
+        'trained': trained,
+        'trained_se': se,
+        'trained_ci': [trained - 2 * se, trained + 2 * se],
         'memorization': m,
         'memorization_ci': [m - 2 * se, m + 2 * se],
         'memorization_se': se,
@@ -101,7 +104,7 @@ def study(folder, seeds=(0, 1)):
         memorize = fake_result(seed, acc, 0.95, memorize=True)
         write(folder, 'memorize', seed, memorize, fake_probe(d, specific=0.3 + d))
         grl = fake_result(seed, acc, 0.45, unlearn='grl')
-        write(folder, 'grl-1', seed, grl, fake_probe(d, specific=0.08 + d))
+        write(folder, 'grl-1', seed, grl, fake_probe(d, se=0.002, specific=0.08 + d))
         reg = fake_result(seed, acc, 0.5, diverged=True, unlearn='reg', lam=1000.0)
         write(folder, 'reg-1000', seed, reg, {'status': 'diverged'})
         reg = fake_result(seed, 0.1, 0.5, unlearn='reg', lam=100.0)  # collapsed
@@ -127,12 +130,38 @@ def test_report_has_every_study_with_controls_seeds_and_divergence(tmp_path):
     assert '**diverged** in epoch 1 (2/2 seeds)' in text and 'seeds [0, 1] (n=2' in text
     assert '**collapsed**' in text  # class accuracy at chance is not "done"
     assert 'm holds 0 for 4 of 4 settings' in text
-    assert 'm lies within [' in text and '2 networks, t interval' in text  # bounds, not "zero"
+    assert 'm lies within [' in text and '2 networks, a random-effects' in text  # bounds
     assert 'r is in the features, and a fresh head finds it' in text  # the positive control
     assert 'wrote r into the features' in text  # grl-1: online head low, a_train - a_fresh > 0
     assert markdown_tables_are_whole(text) == []
     for figure in ('training.png', 'regularizers.png', 'depth.png', 'unlearning-grl.png'):
         assert (tmp_path / figure).stat().st_size > 10_000 and f'({figure})' in text
+
+
+def test_sentences_from_intervals_that_hold_0_claim_no_equality(tmp_path):
+    """Every interval of this study holds 0 (no run trained on r, no unlearning lit up): each
+    section's sentence gives bounds and what would have been detected, never that two numbers are
+    equal or an effect absent (markdown.EQUALITY_WORDS)."""
+    for seed in (0, 1):
+        d = 0.004 * (2 * seed - 1)
+        for run, flag in (
+            ('none', {}),
+            ('wd', {'weight_decay': 5e-4}),
+            ('grl-1', {'unlearn': 'grl'}),
+        ):
+            write(
+                tmp_path, run, seed, fake_result(seed, 0.8, 0.6, **flag), fake_probe(d, 0.02, d, d)
+            )
+        memorize = fake_result(seed, 0.8, 0.6, memorize=True)
+        write(tmp_path, 'memorize', seed, memorize, fake_probe(d, 0.02, d, d))
+    report.report(str(tmp_path))
+    sentences = [p for p in (tmp_path / 'report.md').read_text().split('\n\n') if 'What it' in p]
+    assert len(sentences) == 5 and all('would have been detected' in p for p in sentences)
+    for paragraph in sentences:
+        found = [w for w in markdown.EQUALITY_WORDS if w in paragraph.lower()]
+        assert not found, (found, paragraph)
+    estimate = {'mean': 0.001, 'ci': [-0.01, 0.012], 'se': 0.005, 'n': 4}
+    assert markdown.bounded('m', estimate).startswith('m lies within [-1.0, +1.2] points; an ')
 
 
 def test_seeds_option_keeps_only_those_seeds(tmp_path):

@@ -12,6 +12,7 @@ import torch
 from conftest import markdown_tables_are_whole, run_train, without_timings
 
 import data
+from extensions.report.markdown import EQUALITY_WORDS
 from extensions.validation import capacity, feature_control, leaveout, train_half, validate
 
 # n = 256 images per network, from a pool of 512; a shared head sees 256 samples against 2D = 128
@@ -61,7 +62,7 @@ def test_positive_control_lights_up_in_validation(study):
 
 def test_the_positive_control_for_m_sees_a_rank_difference(study):
     """Training features with D/2 extra dimensions that held-out ones lack: m must rise well
-    beyond each network's own error (two networks: their t interval is too wide to ask more)."""
+    beyond each network's own error (two networks: their interval is too wide to ask more)."""
     _, out, _ = study
     designs = {(f['design'], f['strength']): f for f in out['feature_control']}
     none, rank = (designs['rank', s]['taps']['penultimate'] for s in (0.0, 0.5))
@@ -75,6 +76,9 @@ def test_validation_json_contract_and_tables(study):
         out = json.load(f)
     assert {'settings', 'positive_control', 'feature_control', 'per_class', 'spearman'} <= set(out)
     assert out['commit'] and isinstance(out['verdict'], str) and 'points' in out['verdict']
+    # a verdict from bounds: where an interval holds 0 it says what would have been detected
+    assert 'would have been detected' in out['verdict']
+    assert not [w for w in EQUALITY_WORDS if w in out['verdict'].lower()], out['verdict']
     tap_keys = {'a_train', 'a_fresh', 'a_heldout', 'a_init', 'memorization', 'memorization_ci'}
     for s in out['settings']:
         assert {'label_noise', 'subset', 'taps', 'fz_memorization', 'fz_memorization_noisy'} <= set(

@@ -5,14 +5,15 @@ train_half.py on halves of seeded pools of 2n images: halves 2k and 2k + 1 of po
 are complementary, so every pool image is in exactly one network of its pair, and each pair has its
 own pool, random labels and noise draw. From the same networks this report computes
   m      the memorization estimate a_fresh - a_heldout at every tap (probe.json, metrics.controls),
-         over the networks with a t interval from their spread;
+         over the networks with a random-effects interval (metrics.across_networks);
   mem    the leave-out memorization of Feldman & Zhang 2020 (leaveout.py) of every pool image,
          averaged over each pool and then over the pairs;
 and the controls that make a null result informative: the positive control (`--memorize`: a fresh
 head must read a_train - a_fresh > 0), the positive control for m (feature_control.py: known
-differences between training and held-out features), a_train against a_init and the capacity map
+differences between training and held-out features), a_fresh against a_init and the capacity map
 (capacity.py), and the workshop paper's per-class heads at 500 samples per head. Every sentence is
-computed from the intervals; validation.json keeps its contract (README.md of this folder).
+computed from the intervals' bounds (extensions/report/markdown.bounded); validation.json keeps
+its contract (README.md of this folder).
 """
 
 import glob
@@ -30,8 +31,8 @@ import torch  # noqa: E402
 import data as data_lib  # noqa: E402
 import plumbing  # noqa: E402
 import train as train_lib  # noqa: E402
-from extensions.report.markdown import prose, save, table  # noqa: E402
-from metrics import across_networks, detectable, interval_words, measure  # noqa: E402
+from extensions.report.markdown import bounded, prose, save, smallest, table  # noqa: E402
+from metrics import across_networks, interval_words, measure  # noqa: E402
 
 from . import capacity as capacity_lib  # noqa: E402
 from .feature_control import EMBED_NOISE, feature_control  # noqa: E402
@@ -81,8 +82,8 @@ def network(run, device):
 
 
 def combine(probes):
-    """Per tap: the networks' mean accuracies, and m, a_train - a_fresh (specific) and a_train -
-    a_init (capacity) with t intervals over the networks (metrics.across_networks)."""
+    """Per tap: the networks' mean accuracies, and m, a_train - a_fresh (specific) and a_fresh -
+    a_init (trained) with intervals over the networks (metrics.across_networks)."""
     taps = {}
     for tap in probes[0]['taps']:
         rows = [p['taps'][tap] for p in probes]
@@ -90,12 +91,11 @@ def combine(probes):
             k: statistics.mean(r[k] for r in rows)
             for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init')
         }
-        se = [r['specific_se'] for r in rows]
         t['m'] = across_networks(
             [r['memorization'] for r in rows], [r['memorization_se'] for r in rows]
         )
-        t['specific'] = across_networks([r['specific'] for r in rows], se)
-        t['capacity'] = across_networks([r['a_train'] - r['a_init'] for r in rows], se)
+        for key in ('specific', 'trained'):
+            t[key] = across_networks([r[key] for r in rows], [r[f'{key}_se'] for r in rows])
         online = [r['online'] for r in rows if r['online'] is not None]
         t['online'] = statistics.mean(online) if online else None
         taps[tap] = t | {k: rows[0][k] for k in ('dim', 'samples_per_head')}
@@ -147,7 +147,7 @@ def shared_heads(runs, device):
     probes = []
     for run in runs:
         cfg, _, data, model, init_model = network(run, device)
-        args = (cfg.random_labels, 'shared', cfg.label_seed, device)
+        args = (cfg.random_labels, 'shared', train_lib.probe_seed(cfg), device)
         probes.append(measure(model, init_model, data, *args))
     return combine(probes)
 
@@ -172,24 +172,25 @@ def strongest(feature, design):
 
 
 def verdict(settings, control, feature, per_class):
-    """The study's finding, in sentences computed from its intervals."""
+    """The study's finding, in sentences computed from its intervals' bounds."""
     ms = [s['taps'][TAP]['m'] for s in settings]
-    caps = [s['taps'][TAP]['capacity'] for s in settings]
+    trained = [s['taps'][TAP]['trained'] for s in settings]
     fz = [s['fz_memorization'] for s in settings if s['fz_memorization'] is not None]
     held = sum(interval_words(*m['ci']) == 'holds 0' for m in ms)
-    worst = max(100 * detectable(m['se'], max(m['n'] - 1, 1)) for m in ms)
     text = prose(f"""Across the {len(settings)} settings the leave-out memorization ranges from
-        {min(fz):.2f} to {max(fz):.2f}, while m at the penultimate tap holds 0 in {held} of them
-        and every interval lies within {bounds(ms)} points; in the least precise setting an m of
-        {worst:.1f} points would have been detected (80% power). a_train − a_init lies within
-        {bounds(caps)} points""")
-    if all(interval_words(*c['ci']) == 'holds 0' for c in caps):
-        text += ": the papers' number reads what a head reads from the untrained network."
-    else:
-        text += ': in some settings trained features hold more or fewer labels (see the table).'
+        {min(fz):.2f} to {max(fz):.2f}, while m at the penultimate tap holds 0 in {held} of them;
+        every interval lies within {bounds(ms)} points, and an m of {max(map(smallest, ms)):.1f}
+        points would have been detected in the least precise setting. a_fresh − a_init, what
+        training added to the room for labels, lies within {bounds(trained)} points""")
+    off = [
+        s['name']
+        for s, e in zip(settings, trained, strict=True)
+        if interval_words(*e['ci']) != 'holds 0'
+    ]
+    text += f' (off 0 in {", ".join(off)}).' if off else ' (it holds 0 in every setting).'
     specific = control['taps'][TAP]['specific']
     lit = 'a fresh head finds r where f was trained on it' if specific['ci'][0] > 0 else 'NOT lit'
-    text += f' The positive control (--memorize) reads a_train − a_fresh = {span(specific)}: {lit}.'
+    text += f' The positive control (--memorize): {bounded("a_train − a_fresh", specific)}: {lit}.'
     rank, embedding = strongest(feature, 'rank'), strongest(feature, 'embedding')
     whats = {
         'rank': f'training features carry {rank["strength"]:.0%} more dimensions than held-out',
@@ -198,11 +199,12 @@ def verdict(settings, control, feature, per_class):
     }
     for f, what in zip((rank, embedding), whats.values(), strict=True):
         m = f['taps'][TAP]['memorization_est']
-        text += f' When {what}, m = {span(m)}: m {"sees" if m["ci"][0] > 0 else "does not see"} it.'
+        seen = ': m sees it' if m['ci'][0] > 0 else ''
+        text += f' When {what}, {bounded("m", m)}{seen}.'
     if per_class:
         pc, shared = per_class['taps'][TAP], per_class['shared'][TAP]
         text += ' ' + prose(f"""With per-class heads ({pc['samples_per_head']:.0f} samples per head)
-            m = {span(pc['m'])}; with a shared head on the same networks, {span(shared['m'])}.""")
+            m = {span(pc['m'])}; with a shared head on these networks, {span(shared['m'])}.""")
     return text
 
 
@@ -272,14 +274,16 @@ def markdown(folder, runs, settings, control, feature, per_class, rho, capacity,
         prose("""**How to read it.** a_train: a fresh head fitted to convergence on the training
             samples with their random labels (the papers' number, probed); a_fresh: the same
             features, labels nobody trained on; a_heldout: as many held-out samples; a_init: the
-            untrained network (capacity floor). **m = a_fresh − a_heldout**, with a 95% t interval
-            over the networks. Leave-out memorization (Feldman & Zhang 2020): the mean over the pool
+            untrained network (capacity floor). **m = a_fresh − a_heldout**, with a 95%
+            random-effects interval over the networks (never narrower than their own errors
+            imply); a_fresh − a_init: what training added to the room for labels. Leave-out
+            memorization (Feldman & Zhang 2020): the mean over the pool
             of P[correct | trained on it] − P[correct | left out], ± its standard error over the
             pairs. Accuracies in %, differences in points."""),
         '## 1. Dose-response: label noise and training-set size',
     ]
     header = ['setting', 'networks', 'train acc (noisy labels)', 'test acc', 'leave-out mem.']
-    header += ['on noisy samples', *accuracies, 'online head', 'm [95%]', 'a_train − a_init [95%]']
+    header += ['on noisy samples', *accuracies, 'online head', 'm [95%]', 'a_fresh − a_init [95%]']
     rows = []
     for s in settings:
         t, se = s['taps'][TAP], s['fz_memorization_se']
@@ -288,7 +292,7 @@ def markdown(folder, runs, settings, control, feature, per_class, rho, capacity,
         fitted = f'{pct(s["train_acc"])} ({pct(s["train_acc_noisy"])})'
         rows.append([s['name'], len(s['seeds']), fitted, pct(s['test_acc']), fz, noisy])
         rows[-1] += [pct(t[k]) for k in accuracies] + [pct(t['online']), span(t['m'])]
-        rows[-1].append(span(t['capacity']))
+        rows[-1].append(span(t['trained']))
     parts.append(table(header, rows))
     rows = [[s['name'], *(span(s['taps'][t]['m']) for t in taps)] for s in settings]
     parts.append(table(['setting', *(f'm at {t}' for t in taps)], rows))
@@ -333,7 +337,7 @@ def per_class_part(per_class, accuracies):
     rows = []
     for name, t in (
         ('per-class', per_class['taps'][TAP]),
-        ('shared, same networks', per_class['shared'][TAP]),
+        ('shared, these networks', per_class['shared'][TAP]),
     ):
         rows.append([name, f'{t["samples_per_head"]:.0f}', *(pct(t[k]) for k in accuracies)])
         rows[-1] += [span(t['m']), span(t['specific'])]
@@ -360,7 +364,7 @@ def contract(taps):
             'between_sd': m['between_sd'],
             'within_se': m['within_se'],
         }
-        for extra in ('specific', 'capacity'):
+        for extra in ('specific', 'trained'):
             if extra in t:
                 out[tap] |= {extra: t[extra]['mean'], f'{extra}_ci': t[extra]['ci']}
     return out
