@@ -20,45 +20,24 @@ controls of metrics.py compare the two.
 
 Speed: the training set lives on the device as uint8 (N, C, H, W); random crop (padding 4) and
 horizontal flip run for a whole batch as one gather on the device, so no CPU worker touches a pixel
-(airbench does the same).
+(airbench does the same); on CUDA, bf16 autocast and the channels-last layout. The datasets' files
+(torchvision's, or the Debian package's offline) are read by plumbing.read_dataset.
 """
 
 import functools
-import gzip
-import os
-import pickle
-import shutil
-import socket
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torchvision
 
-from plumbing import one_at_a_time
+from plumbing import DataError, read_dataset
 
 DATASETS = ['cifar10', 'cifar100', 'fashion-mnist', 'fake']
-FASHION_MNIST_DEBIAN = '/usr/share/datasets/fashion-mnist'  # apt-get install dataset-fashion-mnist
-# the pickle batches torchvision downloads: folder, training files, test files, label key
-CIFAR_FILES = {
-    'cifar10': (
-        'cifar-10-batches-py',
-        [f'data_batch_{i}' for i in range(1, 6)],
-        ['test_batch'],
-        'labels',
-    ),
-    'cifar100': ('cifar-100-python', ['train'], ['test'], 'fine_labels'),
-}
 # the synthetic set `fake` comes shaped like a real one: classes, channels, size, n_train, n_test
 FAKE_SHAPES = {
     'cifar10': (10, 3, 32, 50000, 10000),
     'cifar100': (100, 3, 32, 50000, 10000),
     'fashion-mnist': (10, 1, 28, 60000, 10000),
 }
-
-
-class DataError(Exception):
-    """A missing or unreadable dataset: train.py prints it as one line and exits with code 2."""
 
 
 @dataclass
@@ -109,7 +88,8 @@ def load(
     subset N: train on a seeded random N of the training images (default: all of them); the
     others are the held-out set. test_subset N: evaluate on a seeded random N test images.
     """
-    (train_x, train_y), (test_x, test_y), classes = read(name, data_dir, fake_like)
+    read = make_fake(fake_like) if name == 'fake' else read_dataset(name, data_dir)
+    (train_x, train_y), (test_x, test_y), classes = read
     n, n_test = len(train_x), len(test_x)
     for flag, asked, have in (('--subset', subset, n), ('--test-subset', test_subset, n_test)):
         if asked is not None and asked > have:
@@ -143,81 +123,6 @@ def load(
     )
 
 
-# --- reading the datasets ---------------------------------------------------------------------
-
-
-def read(name, data_dir, fake_like='cifar10'):
-    """((train images, labels), (test images, labels), classes) of a dataset, checked."""
-    try:
-        if name == 'fake':
-            train, test, classes = make_fake(fake_like)
-        else:
-            with one_at_a_time(data_dir):
-                reader = load_fashion_mnist if name == 'fashion-mnist' else load_cifar
-                train, test, classes = reader(data_dir, name)
-    except DataError as e:
-        raise DataError(f'--dataset {name}: not found in --data-dir {data_dir} and {e}') from None
-    except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, RuntimeError) as e:
-        raise DataError(
-            f'--dataset {name}: files in --data-dir {data_dir} are corrupt or truncated '
-            f'({type(e).__name__}); delete them and download again'
-        ) from None
-    (train_x, train_y), (test_x, test_y) = train, test
-    if len(train_x) != len(train_y) or len(test_x) != len(test_y) or train_y.max() >= classes:
-        raise DataError(f'--dataset {name}: images and labels in --data-dir {data_dir} differ')
-    return train, test, classes
-
-
-def download(make, fix):
-    socket.setdefaulttimeout(15)  # offline, fail in seconds instead of hanging on a mirror
-    try:
-        make()
-    except Exception as e:
-        raise DataError(f'could not download it ({type(e).__name__}); {fix}') from None
-
-
-def load_cifar(root, name):
-    folder, train_files, test_files, key = CIFAR_FILES[name]
-    cls = torchvision.datasets.CIFAR10 if name == 'cifar10' else torchvision.datasets.CIFAR100
-    if not os.path.isdir(os.path.join(root, folder)):
-        download(lambda: cls(root, download=True), f'unpack {cls.url} into --data-dir')
-
-    def read_batches(files):  # each: {'data': (n, 3072) uint8, key: [n labels]}
-        xs, ys = [], []
-        for f in files:
-            with open(os.path.join(root, folder, f), 'rb') as fh:
-                batch = pickle.load(fh, encoding='latin1')
-            xs.append(np.asarray(batch['data'], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[key], dtype=np.int64))
-        return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
-
-    return read_batches(train_files), read_batches(test_files), 100 if name == 'cifar100' else 10
-
-
-def load_fashion_mnist(root, name='fashion-mnist'):
-    raw = os.path.join(root, 'FashionMNIST', 'raw')
-    if not os.path.exists(os.path.join(raw, 'train-images-idx3-ubyte')):
-        # offline: the Debian package's files, decompressed into torchvision's layout
-        if os.path.isdir(FASHION_MNIST_DEBIAN):
-            os.makedirs(raw, exist_ok=True)
-            for gz in os.listdir(FASHION_MNIST_DEBIAN):
-                path = os.path.join(raw, gz.removesuffix('.gz'))
-                with gzip.open(os.path.join(FASHION_MNIST_DEBIAN, gz)) as src:
-                    with open(path + '.tmp', 'wb') as dst:
-                        shutil.copyfileobj(src, dst)
-                os.replace(path + '.tmp', path)  # a kill never leaves half a file under the name
-        else:
-            fix = 'apt-get install dataset-fashion-mnist, or download it elsewhere into --data-dir'
-            fmnist = torchvision.datasets.FashionMNIST
-            for train in (True, False):
-                download(lambda t=train: fmnist(root, train=t, download=True), fix)
-    splits = []
-    for train in (True, False):
-        ds = torchvision.datasets.FashionMNIST(root, train=train)
-        splits.append((ds.data.unsqueeze(1), ds.targets.long()))  # (N, 1, 28, 28) uint8
-    return splits[0], splits[1], 10
-
-
 @functools.lru_cache(maxsize=2)  # the same set on every call: made once per process, never written
 def make_fake(like, seed=0):
     """Synthetic images with real class structure: a smooth class template plus per-sample noise,
@@ -237,6 +142,11 @@ def make_fake(like, seed=0):
 
 
 # --- the loader -------------------------------------------------------------------------------
+
+
+def autocast(device, bf16=True):
+    """bf16 autocast on CUDA (tensor-core matmuls, half the activation bytes); fp32 on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda')
 
 
 def memory_format(device):

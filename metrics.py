@@ -41,7 +41,6 @@ random-effects interval (`across_networks`): the networks' spread, but never les
 errors imply.
 """
 
-import functools
 import math
 import statistics
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ import torch.nn.functional as F
 
 from data import GpuLoader
 from model import own_class_head
+from plumbing import t_quantile
 
 DRAWS = 16  # label draws R per side: m's error is sqrt(2/R) of one fit's spread
 FIT_L2 = 1e-4  # ridge on standardized features: a unique optimum, too weak to limit the fit
@@ -235,31 +235,6 @@ def measure(model, init_model, data, K, layout, seed, device, features=tap_featu
 
 
 # --- intervals ------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=4096)
-def t_quantile(df, p=0.975):
-    """The p-quantile of Student's t with df degrees of freedom: Welch's df may be fractional,
-    df = inf gives the normal. P(|T| < t) = (2 / B(1/2, df/2)) ∫_0^φ cos^(df-1)(u) du with
-    φ = atan(t / √df) (the t density in its angle variable), integrated by Simpson's rule and
-    inverted by bisection: a few lines instead of scipy (test_metrics.py holds scipy's values)."""
-    if math.isinf(df):
-        return statistics.NormalDist().inv_cdf(p)
-    log_beta = math.lgamma(0.5) + math.lgamma(df / 2) - math.lgamma((df + 1) / 2)
-
-    def central(t, n=128):  # P(|T| < t)
-        h = math.atan(t / math.sqrt(df)) / n
-        weights = [1] + [4 if i % 2 else 2 for i in range(1, n)] + [1]
-        area = sum(w * math.cos(i * h) ** (df - 1) for i, w in enumerate(weights)) * h / 3
-        return 2 * area * math.exp(-log_beta)
-
-    lo, hi = 0.0, 1.0
-    while central(hi) < 2 * p - 1:
-        hi *= 2
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if central(mid) < 2 * p - 1 else (lo, mid)
-    return (lo + hi) / 2
 
 
 def interval(value, se, df):

@@ -9,13 +9,19 @@ calls these; nothing here knows about random labels.
 import argparse
 import contextlib
 import functools
+import gzip
 import hashlib
 import json
 import math
 import os
+import pickle
+import shutil
+import socket
+import statistics
 import subprocess
 import sys
 
+import numpy as np
 import torch
 import torchvision
 
@@ -176,6 +182,34 @@ def points(t, key):
     return f'{100 * t[key]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
 
 
+# --- Student's t ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(df, p=0.975):
+    """The p-quantile of Student's t with df degrees of freedom: Welch's df may be fractional,
+    df = inf gives the normal. P(|T| < t) = (2 / B(1/2, df/2)) ∫_0^φ cos^(df-1)(u) du with
+    φ = atan(t / √df) (the t density in its angle variable), integrated by Simpson's rule and
+    inverted by bisection: a few lines instead of scipy (test_metrics.py holds scipy's values)."""
+    if math.isinf(df):
+        return statistics.NormalDist().inv_cdf(p)
+    log_beta = math.lgamma(0.5) + math.lgamma(df / 2) - math.lgamma((df + 1) / 2)
+
+    def central(t, n=128):  # P(|T| < t)
+        h = math.atan(t / math.sqrt(df)) / n
+        weights = [1] + [4 if i % 2 else 2 for i in range(1, n)] + [1]
+        area = sum(w * math.cos(i * h) ** (df - 1) for i, w in enumerate(weights)) * h / 3
+        return 2 * area * math.exp(-log_beta)
+
+    lo, hi = 0.0, 1.0
+    while central(hi) < 2 * p - 1:
+        hi *= 2
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if central(mid) < 2 * p - 1 else (lo, mid)
+    return (lo + hi) / 2
+
+
 # --- a run's folder: checkpoints, resume, refusals ------------------------------------------------
 
 
@@ -285,3 +319,93 @@ def one_at_a_time(folder):
 
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         yield
+
+
+# --- datasets on disk: torchvision's files, the Debian package offline ----------------------------
+
+FASHION_MNIST_DEBIAN = '/usr/share/datasets/fashion-mnist'  # apt-get install dataset-fashion-mnist
+# the pickle batches torchvision downloads: folder, training files, test files, label key
+CIFAR_FILES = {
+    'cifar10': (
+        'cifar-10-batches-py',
+        [f'data_batch_{i}' for i in range(1, 6)],
+        ['test_batch'],
+        'labels',
+    ),
+    'cifar100': ('cifar-100-python', ['train'], ['test'], 'fine_labels'),
+}
+
+
+class DataError(Exception):
+    """A missing or unreadable dataset: one line on stderr, exit code 2."""
+
+
+def read_dataset(name, data_dir):
+    """((train images, labels), (test images, labels), classes) of cifar10, cifar100 or
+    fashion-mnist in data_dir, read from torchvision's files (downloaded, or unpacked from the
+    Debian package, if missing), checked; DataError says what is wrong and how to fix it."""
+    try:
+        with one_at_a_time(data_dir):
+            reader = load_fashion_mnist if name == 'fashion-mnist' else load_cifar
+            train, test, classes = reader(data_dir, name)
+    except DataError as e:
+        raise DataError(f'--dataset {name}: not found in --data-dir {data_dir} and {e}') from None
+    except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, RuntimeError) as e:
+        raise DataError(
+            f'--dataset {name}: files in --data-dir {data_dir} are corrupt or truncated '
+            f'({type(e).__name__}); delete them and download again'
+        ) from None
+    (train_x, train_y), (test_x, test_y) = train, test
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y) or train_y.max() >= classes:
+        raise DataError(f'--dataset {name}: images and labels in --data-dir {data_dir} differ')
+    return train, test, classes
+
+
+def download(make, fix):
+    socket.setdefaulttimeout(15)  # offline, fail in seconds instead of hanging on a mirror
+    try:
+        make()
+    except Exception as e:
+        raise DataError(f'could not download it ({type(e).__name__}); {fix}') from None
+
+
+def load_cifar(root, name):
+    folder, train_files, test_files, key = CIFAR_FILES[name]
+    cls = torchvision.datasets.CIFAR10 if name == 'cifar10' else torchvision.datasets.CIFAR100
+    if not os.path.isdir(os.path.join(root, folder)):
+        download(lambda: cls(root, download=True), f'unpack {cls.url} into --data-dir')
+
+    def read_batches(files):  # each: {'data': (n, 3072) uint8, key: [n labels]}
+        xs, ys = [], []
+        for f in files:
+            with open(os.path.join(root, folder, f), 'rb') as fh:
+                batch = pickle.load(fh, encoding='latin1')
+            xs.append(np.asarray(batch['data'], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[key], dtype=np.int64))
+        return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
+    return read_batches(train_files), read_batches(test_files), 100 if name == 'cifar100' else 10
+
+
+def load_fashion_mnist(root, name='fashion-mnist'):
+    raw = os.path.join(root, 'FashionMNIST', 'raw')
+    if not os.path.exists(os.path.join(raw, 'train-images-idx3-ubyte')):
+        # offline: the Debian package's files, decompressed into torchvision's layout
+        if os.path.isdir(FASHION_MNIST_DEBIAN):
+            os.makedirs(raw, exist_ok=True)
+            for gz in os.listdir(FASHION_MNIST_DEBIAN):
+                path = os.path.join(raw, gz.removesuffix('.gz'))
+                with gzip.open(os.path.join(FASHION_MNIST_DEBIAN, gz)) as src:
+                    with open(path + '.tmp', 'wb') as dst:
+                        shutil.copyfileobj(src, dst)
+                os.replace(path + '.tmp', path)  # a kill never leaves half a file under the name
+        else:
+            fix = 'apt-get install dataset-fashion-mnist, or download it elsewhere into --data-dir'
+            fmnist = torchvision.datasets.FashionMNIST
+            for train in (True, False):
+                download(lambda t=train: fmnist(root, train=t, download=True), fix)
+    splits = []
+    for train in (True, False):
+        ds = torchvision.datasets.FashionMNIST(root, train=train)
+        splits.append((ds.data.unsqueeze(1), ds.targets.long()))  # (N, 1, 28, 28) uint8
+    return splits[0], splits[1], 10

@@ -139,11 +139,6 @@ def eval_batches(data, split, device):
 # --- the training step, the epoch, the evaluation pass ----------------------------------------
 
 
-def autocast(device, bf16=True):
-    """bf16 autocast on CUDA (tensor-core matmuls, half the activation bytes); fp32 on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda')
-
-
 def objective(model, batch, lam, cfg):
     """The loss terms of a batch (x, y, r), its class logits and each tap's random-label logits."""
     (x, y, r), smoothing = batch[:3], cfg.label_smoothing
@@ -171,7 +166,7 @@ def train_step(model, batches, cfg, objective):
     """The training step of `model`: (batch, λ) -> the loss to minimize and the batch's sums."""
 
     def step(batch, lam):
-        with autocast(lam.device, cfg.bf16):
+        with data_lib.autocast(lam.device, cfg.bf16):
             terms, logits, rand_logits = objective(model, batch, lam, cfg)
         return terms['total'], sums(terms, logits, rand_logits, *batch[1:3])
 
@@ -212,7 +207,7 @@ def evaluate(model, batches, objective, cfg):
     model.eval()
     total, hits = None, []
     for batch in batches:
-        with autocast(batch[0].device, cfg.bf16):
+        with data_lib.autocast(batch[0].device, cfg.bf16):
             terms, logits, rand_logits = objective(model, batch, cfg.lam, cfg)
         s = sums(terms, logits, rand_logits, *batch[1:3])
         total = s if total is None else {k: total[k] + v for k, v in s.items()}

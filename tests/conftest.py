@@ -157,6 +157,6 @@ def write_fashion_mnist_gz(folder, n_train=30, n_test=20, seed=0):
 @pytest.fixture
 def no_debian_fashion_mnist(monkeypatch, tmp_path):
     """Pretend the Debian package is not installed."""
-    import data
+    import plumbing
 
-    monkeypatch.setattr(data, 'FASHION_MNIST_DEBIAN', str(tmp_path / 'not-installed'))
+    monkeypatch.setattr(plumbing, 'FASHION_MNIST_DEBIAN', str(tmp_path / 'not-installed'))

@@ -10,6 +10,7 @@ import torch
 from conftest import write_cifar, write_fashion_mnist_gz
 
 import data
+import plumbing
 
 
 @pytest.mark.parametrize('name', ['cifar10', 'cifar100'])
@@ -31,7 +32,7 @@ def test_cifar_pickle_batches_load(tmp_path, name):
 def test_fashion_mnist_from_debian_files_in_torchvision_layout(tmp_path, monkeypatch):
     debian = tmp_path / 'debian'
     arrays = write_fashion_mnist_gz(debian)
-    monkeypatch.setattr(data, 'FASHION_MNIST_DEBIAN', str(debian))
+    monkeypatch.setattr(plumbing, 'FASHION_MNIST_DEBIAN', str(debian))
     d = data.load('fashion-mnist', str(tmp_path / 'data'), label_seed=0, random_labels=2)
     assert (tmp_path / 'data' / 'FashionMNIST' / 'raw' / 'train-images-idx3-ubyte').exists()
     assert np.array_equal(d.train_x[:, 0].numpy(), arrays['train-images-idx3-ubyte'])
@@ -40,7 +41,9 @@ def test_fashion_mnist_from_debian_files_in_torchvision_layout(tmp_path, monkeyp
 
 def test_missing_dataset_offline_is_a_data_error(tmp_path, no_debian_fashion_mnist, monkeypatch):
     monkeypatch.setattr(
-        data, 'download', lambda make, source: (_ for _ in ()).throw(data.DataError('no internet'))
+        plumbing,
+        'download',
+        lambda make, source: (_ for _ in ()).throw(data.DataError('no internet')),
     )
     for name in ('fashion-mnist', 'cifar10'):
         with pytest.raises(data.DataError, match='--dataset'):

@@ -83,7 +83,7 @@ def test_cuda_without_a_gpu(tmp_path, capsys):
 
 def test_missing_dataset_offline(tmp_path, capsys, monkeypatch, no_debian_fashion_mnist):
     monkeypatch.setattr(
-        data,
+        plumbing,
         'download',
         lambda make, source: (_ for _ in ()).throw(data.DataError(f'no internet; get {source}')),
     )

@@ -113,7 +113,7 @@ def images_per_s(batches, cfg, d, device, warmup, steps, heads, bf16, channels_l
 
         def step(batch, lam):
             x, y, _ = batch
-            with train.autocast(x.device, cfg.bf16):
+            with data_lib.autocast(x.device, cfg.bf16):
                 loss = torch.nn.functional.cross_entropy(model(x).logits.float(), y)
             return loss, loss.detach()
 

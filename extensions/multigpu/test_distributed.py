@@ -308,7 +308,7 @@ def test_runs_started_together_fetch_a_dataset_one_at_a_time(tmp_path):
     inside, seen_inside = [], []
 
     def fetch():
-        with data.one_at_a_time(tmp_path):
+        with plumbing.one_at_a_time(tmp_path):
             seen_inside.append(len(inside))
             inside.append(1)
             time.sleep(0.1)

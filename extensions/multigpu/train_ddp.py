@@ -55,7 +55,7 @@ def step(model, batches, cfg, objective):
 
     def step(batch, lam):
         x, y, r = batch
-        with train.autocast(device, cfg.bf16):
+        with data_lib.autocast(device, cfg.bf16):
             terms, logits, rand_logits = distributed(x, y, r, lam)
         sums = train.sums(terms, logits, rand_logits, y, r)
         summed = parallel.all_reduce_sum(torch.stack(list(sums.values())))
