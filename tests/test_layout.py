@@ -4,6 +4,7 @@ and in the committed example reports renders as one table."""
 import ast
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -36,3 +37,27 @@ DOCUMENTS += sorted(glob.glob('extensions/**/*.md', root_dir=ROOT, recursive=Tru
 def test_every_table_renders_as_one_table(path):
     with open(os.path.join(ROOT, path)) as f:
         assert markdown_tables_are_whole(f.read()) == []
+
+
+def relative_links(text):
+    """The targets of a Markdown text's relative links, anchors and titles stripped."""
+    targets = re.findall(r'\]\(([^)\s]+)\)', text)
+    return [t.split('#')[0] for t in targets if not re.match(r'[a-z]+:', t) and t.split('#')[0]]
+
+
+@pytest.mark.parametrize('path', DOCUMENTS)
+def test_every_link_points_to_a_file_that_exists(path):
+    folder = os.path.dirname(os.path.join(ROOT, path))
+    with open(os.path.join(ROOT, path)) as f:
+        missing = [
+            t for t in relative_links(f.read()) if not os.path.exists(os.path.join(folder, t))
+        ]
+    assert not missing, missing
+
+
+def test_the_extensions_readme_lists_every_folder():
+    with open(os.path.join(ROOT, 'extensions', 'README.md')) as f:
+        text = f.read()
+    folders = [e.name for e in os.scandir(os.path.join(ROOT, 'extensions')) if e.is_dir()]
+    folders = [f for f in folders if f != '__pycache__']
+    assert folders and all(f'[`{f}/`]({f}/README.md)' in text for f in folders), folders
