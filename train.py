@@ -35,7 +35,13 @@ LOSS_TERMS = ('class', 'rnd', 'unlearn')
 
 
 def build_parser():
-    p = plumbing.Parser('train.py', __doc__)
+    example = '--dataset fake --fake-like fashion-mnist --subset 512 --batch-size 64 --lr 0.1'
+    p = plumbing.Parser(
+        'train.py',
+        __doc__,
+        epilog=f'About 10 s on a CPU: python train.py {example} '
+        '--rlp-head shared --epochs 10 --out runs/first',
+    )
     add, flag = p.add_argument, plumbing.argparse.BooleanOptionalAction
     add('--dataset', default='fashion-mnist', choices=data_lib.DATASETS, help='training data')
     add('--fake-like', default='cifar10', choices=list(data_lib.FAKE_SHAPES), help='fake shape')

@@ -1,8 +1,9 @@
 # The extensions' targets, included by the Makefile: validate, noise, noise-cifar10, measures, bench,
-# student, check, test-versions, gpu-check, example. Each extension's README says what it does.
+# student, check, test-versions, gpu-check, example, example-worked, example-measures. Each
+# extension's README says what it does.
 # Extensions run as modules from the repository root: $(PYTHON) -m extensions.<name>.<script>.
 
-.PHONY: validate noise noise-cifar10 noise-study bench example example-measures
+.PHONY: validate noise noise-cifar10 noise-study bench example example-measures example-worked
 
 # make -j N on a machine with several GPUs: every run takes a GPU no other run holds (multigpu/)
 NGPUS := $(shell nvidia-smi -L 2>/dev/null | wc -l)
@@ -141,6 +142,16 @@ example: quick validate
 	rm -rf example/quick example/validate && mkdir -p example/quick example/validate
 	cp results/quick$(SUFFIX)/report.md results/quick$(SUFFIX)/*.png example/quick/
 	cp $(VDIR)/report.md $(VDIR)/*.png $(VDIR)/validation.json example/validate/
+
+# example/worked: the README's worked example, its two runs (seed 0) and the lines they end with
+WORKED := --dataset fake --fake-like fashion-mnist --subset 512 --test-subset 512 --batch-size 64 \
+  --lr 0.1 --weight-decay 0 --no-augment --rlp-head shared --epochs 10
+example-worked: $(ENV)
+	rm -rf results/worked example/worked && mkdir -p results/worked example/worked
+	$(PYTHON) train.py $(WORKED) --out results/worked/plain > results/worked/plain.log
+	$(PYTHON) train.py $(WORKED) --memorize --out results/worked/memorize > results/worked/memorize.log
+	for r in plain memorize; do tail -n 2 results/worked/$$r.log >> example/worked/output.txt; \
+	  cp results/worked/$$r/probe.json example/worked/$$r-probe.json; done
 
 # example/measures and example/explain: `make example-measures` after make measures and make explain
 example-measures: measures explain

@@ -37,7 +37,8 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 import data as data_lib
 import plumbing
 import train as train_lib
-from metrics import DRAWS, controls, detectable, interval_words, measure, tap_features
+from extensions.report.markdown import bounded
+from metrics import DRAWS, controls, measure, tap_features
 
 from .taps import TapError, extractor, layer_names, pool, reinitialized, resolve_layers
 
@@ -369,7 +370,7 @@ def table(result):
     ]
     for tap, t in result['taps'].items():
         cells = [f'{100 * t[k]:.1f}' for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init')]
-        m, specific = span(t, 'memorization'), span(t, 'specific')
+        m, specific = plumbing.points(t, 'memorization'), plumbing.points(t, 'specific')
         online = f'{100 * t["online"]:.1f}' if t['online'] is not None else '—'
         steps = f'{t["steps"]}' + ('' if t['converged'] else '!')
         lines.append(
@@ -382,11 +383,6 @@ def table(result):
     return '\n'.join(lines)
 
 
-def span(t, key):
-    lo, hi = t[f'{key}_ci']
-    return f'{100 * t[key]:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]'
-
-
 def sentence(t):
     """What one tap's intervals say, and what they cannot."""
     if min(t['a_train'], t['a_fresh'], t['a_heldout']) > 0.99:
@@ -394,14 +390,11 @@ def sentence(t):
             'every fit reads about 100%: the head shatters any labels on these few samples (n per '
             'head against 2D(K-1)), so this measurement is uninformative; use more samples'
         )
-    lo, hi = (100 * v for v in t['memorization_ci'])
-    text = f'm lies within [{lo:+.1f}, {hi:+.1f}] points'
-    if interval_words(lo, hi) == 'holds 0':
-        text += f' (an m of {100 * detectable(t["memorization_se"]):.1f} would have been seen)'
-    elif lo > 0:
+    text = bounded('m', {'ci': t['memorization_ci'], 'se': t['memorization_se'], 'n': 1})
+    if t['memorization_ci'][0] > 0:
         text += ': the training features hold more random labels than held-out ones'
-    else:
-        text += ': held-out features hold more; check that they come from the same distribution'
+    elif t['memorization_ci'][1] < 0:
+        text += ': held-out features hold more; check that they come from the training distribution'
     if t['specific_ci'][0] > 0:
         text += '; a_train is above a_fresh: these very labels are in the features'
     if t['samples_per_head'] < t['cover']:
