@@ -29,7 +29,9 @@ def test_a_core_module_names_no_extension_in_its_imports(name):
     assert not [m for m in imported if m.split('.')[0] == 'extensions'], imported
 
 
-DOCUMENTS = ['README.md'] + sorted(glob.glob('example/**/*.md', root_dir=ROOT, recursive=True))
+DOCUMENTS = ['README.md', 'RESULTS.md'] + sorted(
+    glob.glob('example/**/*.md', root_dir=ROOT, recursive=True)
+)
 DOCUMENTS += sorted(glob.glob('extensions/**/*.md', root_dir=ROOT, recursive=True))
 
 
@@ -61,3 +63,25 @@ def test_the_extensions_readme_lists_every_folder():
     folders = [e.name for e in os.scandir(os.path.join(ROOT, 'extensions')) if e.is_dir()]
     folders = [f for f in folders if f != '__pycache__']
     assert folders and all(f'[`{f}/`]({f}/README.md)' in text for f in folders), folders
+
+
+def intervals(text):
+    """Every interval a text quotes, '[-0.7, +0.9]', with its minus signs written one way."""
+    text = text.replace('−', '-')
+    return set(re.findall(r'\[[+-]?\d+\.\d+, [+-]?\d+\.\d+\]', text))
+
+
+def test_the_readme_and_the_results_quote_only_intervals_the_committed_reports_hold():
+    """README.md and RESULTS.md say what the committed reports say: every interval they quote is in
+    a report of example/ (make example, make example-measures) or in the worked example's output
+    (make example-worked)."""
+    reports = ''
+    for pattern in ('example/**/*.md', 'example/**/*.txt'):
+        for path in glob.glob(pattern, root_dir=ROOT, recursive=True):
+            with open(os.path.join(ROOT, path)) as f:
+                reports += f.read()
+    held = intervals(reports)
+    for path in ('README.md', 'RESULTS.md'):
+        with open(os.path.join(ROOT, path)) as f:
+            quoted = intervals(f.read())
+        assert not quoted - held, (path, sorted(quoted - held))
