@@ -1,9 +1,10 @@
 """What a run needs besides the method: off the reading list (README), read it last or never.
 
 Typed options with one-line refusals, atomic files, the code's identity (git commit and a
-fingerprint of the core files), checkpoints that resume bit for bit, the refusal of a folder
-that holds another run, and a lock so that runs started together unpack a dataset once. train.py
-calls these; nothing here knows about random labels.
+fingerprint of the core files), Student's t quantile, checkpoints that resume bit for bit, the
+refusal of a folder that holds another run, and the datasets' files: torchvision's, or the Debian
+package's offline, read one process at a time. The core calls these; nothing here knows about
+random labels.
 """
 
 import argparse
@@ -73,13 +74,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit code 2, no usage dump), every default in --help, and
     `checks`: functions of the parsed options that say why a combination is refused (or None),
-    which `parse` runs; a run's --device and --out are checked by default."""
+    which `parse` runs after parsing (cuda_visible and writable are two)."""
 
     def __init__(self, prog, doc, **kwargs):
         super().__init__(
             prog, description=doc.split('\n')[0], formatter_class=HelpFormatter, **kwargs
         )
-        self.checks = [cuda_visible, lambda cfg: writable(cfg.out)]
+        self.checks = []
 
     def parse(self, argv=None):
         """The options, checked: a refused value or combination is one line and exit code 2."""

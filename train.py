@@ -14,6 +14,7 @@ cosine decay to 0, weight decay 5e-4 (Zagoruyko & Komodakis 2016; not on the ran
 whose capacity is what is measured), crop + flip augmentation, 30 epochs.
 """
 
+import argparse
 import math
 import os
 import time
@@ -42,7 +43,7 @@ def build_parser():
         epilog=f'About 10 s on a CPU: python train.py {example} '
         '--rlp-head shared --epochs 10 --out runs/first',
     )
-    add, flag = p.add_argument, plumbing.argparse.BooleanOptionalAction
+    add, flag = p.add_argument, argparse.BooleanOptionalAction
     add('--dataset', default='fashion-mnist', choices=data_lib.DATASETS, help='training data')
     add('--fake-like', default='cifar10', choices=list(data_lib.FAKE_SHAPES), help='fake shape')
     add('--model', default='cnn', choices=MODELS, help='backbone f')
@@ -305,8 +306,12 @@ def run(cfg, data=None, seams=None):
     model = seams.build_model(cfg, data, device)
     if results is None:
         results = train(cfg, data, model, device, paths, seams)
-    else:  # finished, but without its controls: measure only
+    else:  # finished, but without its controls: measure only (make, after metrics.py changed)
         plumbing.load_checkpoint(paths['checkpoint.pt'], model, vars(cfg))
+        if results.get('code') != plumbing.code_fingerprint():
+            print(
+                f'{cfg.out}: trained by other code ({results.get("code")}); measured by this code'
+            )
     if cfg.probe and results['status'] == 'done':
         init_model = build_model(cfg, data, device)  # the same seed: the run's own initialization
         layout = (cfg.random_labels, cfg.rlp_head)
