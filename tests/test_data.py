@@ -144,3 +144,26 @@ def test_label_seed_draws_labels_subset_and_noise_together():
     c = data.load('fake', '', 2, 2, fake_like='fashion-mnist', subset=500, label_noise=0.3)
     assert torch.equal(a.train_index, b.train_index) and torch.equal(a.train_r, b.train_r)
     assert not torch.equal(a.train_index, c.train_index)  # another seed: another network's data
+
+
+def test_the_dataset_lock_holds_without_fcntl(tmp_path, monkeypatch):
+    """Where the system has no fcntl (Windows), the lock is msvcrt's on a byte of the lock file,
+    retried until it is taken: a working lock, not a crash."""
+    import sys
+    import types
+
+    calls = []
+    busy = {'left': 2}  # another process holds the byte for the first two tries
+
+    def locking(fd, mode, nbytes):
+        calls.append((mode, nbytes))
+        if busy['left']:
+            busy['left'] -= 1
+            raise OSError('locked')
+
+    fake = types.SimpleNamespace(LK_LOCK=1, locking=locking)
+    monkeypatch.setattr(sys, 'platform', 'win32')
+    monkeypatch.setitem(sys.modules, 'msvcrt', fake)
+    with plumbing.one_at_a_time(tmp_path):
+        assert calls == [(1, 1)] * 3  # two busy tries, then the lock
+    assert (tmp_path / '.lock').exists()
