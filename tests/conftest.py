@@ -105,7 +105,8 @@ def interrupt_in_epoch_two(monkeypatch, out, *args, main=None):
 
 
 def write_cifar(root, name, n_train=20, n_test=10, seed=0):
-    """CIFAR-10/100 fixtures in the pickle-batch format torchvision downloads."""
+    """CIFAR-10/100 fixtures in the pickle-batch format torchvision downloads, written out here
+    rather than from plumbing.CIFAR_FILES: a wrong reader cannot agree with a wrong fixture."""
     rng = np.random.default_rng(seed)
     folder, train_files, test_files, key = {
         'cifar10': (
