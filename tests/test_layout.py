@@ -85,3 +85,10 @@ def test_the_readme_and_the_results_quote_only_intervals_the_committed_reports_h
         with open(os.path.join(ROOT, path)) as f:
             quoted = intervals(f.read())
         assert not quoted - held, (path, sorted(quoted - held))
+
+
+def test_the_readme_gives_the_reading_lists_length_as_it_is():
+    files = ['data', 'model', 'regularizer', 'metrics', 'train']
+    lines = sum(len(open(os.path.join(ROOT, f'{name}.py')).readlines()) for name in files)
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        assert f'({lines:,} lines;' in ' '.join(f.read().split()), lines
