@@ -13,6 +13,7 @@ import torch
 from conftest import markdown_tables_are_whole, run_train
 
 from extensions.measures import explain, measures
+from extensions.report.markdown import EQUALITY_WORDS
 from metrics import fit_heads
 
 # --- Kendall's τ -----------------------------------------------------------------------------
@@ -274,3 +275,14 @@ def test_the_baselines_read_a_network_and_its_initialization(tiny_study):
     _, _, model, init_model, _ = load_run(str(tiny_study / 'n256-lr0.1' / 'seed0'), 'cpu')
     assert measures.norm_measures(init_model, init_model, 256)['dist_spec_init'] == 0
     assert measures.norm_measures(model, init_model, 256)['dist_spec_init'] > 0
+
+
+def test_sentences_from_intervals_that_hold_0_give_bounds_and_claim_no_equality():
+    tau = {'tau': 0.12, 'ci': [-0.13, 0.37]}
+    text = measures.measure_sentence('m', tau, {'diff': -0.05, 'ci': [-0.32, 0.2]})
+    bounds = 'τ = +0.12, within [-0.13, +0.37]; τ − τ(train_acc) = -0.05 [-0.32, +0.20].'
+    assert text == f'**m**: {bounds}'
+    part = {'networks': 16, 'online': tau, 'a_train': tau, 'difference': {'diff': 0, 'ci': [-1, 1]}}
+    text += ' ' + measures.lr_sentence({'all': part, '0.02': part, '0.1': part})
+    assert 'holds 0, so these networks do not order the two' in text
+    assert not [w for w in EQUALITY_WORDS if w in text.lower()], text

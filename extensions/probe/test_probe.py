@@ -18,6 +18,7 @@ from PIL import Image
 
 import model
 from extensions.probe import probe, taps
+from extensions.report.markdown import EQUALITY_WORDS
 
 KEYS = {'dim', 'samples_per_head', 'a_train', 'a_heldout', 'a_init', 'memorization'}
 KEYS |= {'memorization_ci', 'online', 'steps', 'a_fresh', 'cover', 'specific', 'specific_ci'}
@@ -229,3 +230,12 @@ def test_command_line_error_has_no_traceback(checkpoint):
     err = done.stderr.decode()
     assert done.returncode == 2 and err.count('\n') == 1, err
     assert err.startswith('probe: error: --layers nosuch: no such layer in ResNet'), err
+
+
+def test_a_tap_whose_interval_holds_0_is_bounded_not_called_equal():
+    tap = {'a_train': 0.57, 'a_fresh': 0.57, 'a_heldout': 0.568, 'samples_per_head': 2000}
+    tap |= {'memorization_ci': [-0.006, 0.01], 'memorization_se': 0.004, 'cover': 128}
+    tap |= {'specific_ci': [-0.02, 0.02]}
+    text = probe.sentence(tap)
+    assert text.startswith('m lies within [-0.6, +1.0] points; an effect of 1.1 would have been')
+    assert not [w for w in EQUALITY_WORDS if w in text.lower()], text

@@ -8,6 +8,7 @@ import torch
 from conftest import markdown_tables_are_whole
 
 from extensions.related import noise_report
+from extensions.report.markdown import EQUALITY_WORDS
 
 EPOCHS = 4
 
@@ -110,3 +111,19 @@ def test_report_has_every_part_and_claims_follow_the_numbers(tmp_path):
     assert 'higher self-influence held' in tod and 'fitted earlier, both from the start held' in tod
     assert 'influence test samples more held' in tod
     assert markdown_tables_are_whole(report) == []
+
+
+def test_claims_whose_intervals_hold_0_claim_no_equality(tmp_path):
+    folder = str(tmp_path)  # every m and a_train - a_fresh holds 0; nobody beats cross-entropy
+    write_run(folder, 'ce', test=0.60, clean=1.0, noisy=0.95)
+    write_run(folder, 'rll-0.1', test=0.60, clean=0.85, noisy=0.5)
+    write_run(folder, 'limit-1', test=0.61, clean=0.9, noisy=0.3)
+    write_run(folder, 'confusion-1', test=0.6, clean=1.0, noisy=0.9)
+    write_run(folder, 'p0-ce', test=0.85, clean=1.0, noisy=0.0, train=1.0)
+    write_run(folder, 'p0-rll-0.1', test=0.849, clean=0.9, noisy=0.0, train=0.9)
+    noise_report.noise_report(folder)
+    report = (tmp_path / 'report.md').read_text()
+    claims = [p for p in report.split('\n\n') if '**Claim' in p]
+    assert len(claims) >= 4 and 'its m lies within [-2.0, +2.0] points; an effect of' in report
+    for claim in claims:
+        assert not [w for w in EQUALITY_WORDS if w in claim.lower()], claim

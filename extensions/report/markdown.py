@@ -54,7 +54,8 @@ def smallest(e, scale=100):
 
 
 # words that claim two numbers equal, or an effect absent: no sentence built from an interval
-# that holds 0 may use them (test_report.py feeds every sentence writer such intervals)
+# that holds 0 may use them (the tests of report, validate, probe, measures and the noise report
+# feed their sentence writers such intervals)
 EQUALITY_WORDS = ('equal', 'same', 'as much', 'no more', 'identical', 'match', 'reads what')
 EQUALITY_WORDS += ('read what', 'indistinguishable', 'no difference', 'cannot be told')
 EQUALITY_WORDS += ('did not hold', 'does not see', 'no effect', 'not significant')
