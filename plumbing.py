@@ -307,11 +307,9 @@ def one_at_a_time(folder):
             import msvcrt
 
             lock.seek(0)
-            while True:
+            while True:  # LK_LOCK tries for 10 s, then raises: try again until it is ours
                 try:
-                    msvcrt.locking(
-                        lock.fileno(), msvcrt.LK_LOCK, 1
-                    )  # retries for 10 s, then raises
+                    msvcrt.locking(lock.fileno(), msvcrt.LK_LOCK, 1)
                     break
                 except OSError:
                     continue
