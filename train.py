@@ -48,6 +48,7 @@ def build_parser():
     add('--fake-like', default='cifar10', choices=list(data_lib.FAKE_SHAPES), help='fake shape')
     add('--model', default='cnn', choices=MODELS, help='backbone f')
     add('--epochs', type=COUNT, default=30, help='passes over the training set')
+    add('--stop-at-loss', type=POSITIVE, default=None, help="stop when an epoch's class loss ≤ it")
     add('--batch-size', type=COUNT, default=512, help='images per step')
     add('--lr', type=POSITIVE, default=0.2, help='peak learning rate (warm-up, then cosine)')
     add('--weight-decay', type=NONNEGATIVE, default=5e-4, help='on f and g, not on the heads')
@@ -180,6 +181,13 @@ def train_step(model, batches, cfg, objective):
     return torch.compile(step) if cfg.compile else step  # compile fuses the heads' small kernels
 
 
+def reached(history, cfg):
+    """--stop-at-loss: the last epoch's online class cross-entropy (the mean over the batches it
+    trained on) is at or below the criterion (Jiang et al. 2020 train to 0.01)."""
+    last = history[-1]['loss_class'] if history else math.inf
+    return cfg.stop_at_loss is not None and last <= cfg.stop_at_loss
+
+
 class Diverged(Exception):
     """The loss became NaN or infinite: the run stops and is recorded as diverged."""
 
@@ -240,7 +248,7 @@ def final_metrics(model, data, history, cfg, device, objective):
     K, n, noisy, rand = cfg.random_labels, train['n'], data.train_noisy, train['rand_acc']
     last = {k: history[-1][k] for k in ('lr', 'lam', 'test_acc', 'rand_acc_test')}
     return {
-        'epoch': cfg.epochs,
+        'epoch': len(history),
         **last,
         **{f'loss_{k}': train[f'loss_{k}'] for k in LOSS_TERMS},
         'train_acc': train['acc'],
@@ -337,6 +345,8 @@ def train(cfg, data, model, device, paths, seams):
         history = plumbing.load_checkpoint(paths['checkpoint.pt'], model, config, opt, batches)
         print(f'resumed from {paths["checkpoint.pt"]} after epoch {len(history)}')
     for epoch in range(len(history) + 1, cfg.epochs + 1):
+        if reached(history, cfg):  # --stop-at-loss: the criterion, met (on resume too)
+            break
         t0 = time.perf_counter()
         try:
             online = train_epoch(model, opt, batches, step, cfg, lam, epoch)
@@ -362,6 +372,9 @@ def train(cfg, data, model, device, paths, seams):
         plumbing.save_checkpoint(paths['checkpoint.pt'], *saved)
     final = final_metrics(model, data, history, cfg, device, seams.objective)
     final |= seams.extras(model, data, cfg, final=True)
+    if cfg.stop_at_loss is not None:  # the criterion's record: epochs used, met or not
+        final['stop'] = {'at_loss': cfg.stop_at_loss, 'epochs': len(history)}
+        final['stop']['reached'] = history[-1]['loss_class'] <= cfg.stop_at_loss
     results |= {'status': 'done', 'history': history, 'final': final, 'data': data_sizes(data)}
     plumbing.write_json(paths['results.json'], results)
     rand = ', '.join(f'{t} {a:.1%}' for t, a in final['rand_acc'].items())

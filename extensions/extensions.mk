@@ -106,15 +106,20 @@ endif
 
 # --- does the number rank networks by their generalization gap? (measures/): `make measures` -------
 # A grid over training-set size, label noise, weight decay and learning rate (2 values each), 2 seeds:
-# 32 networks, Fashion-MNIST, the small CNN, a fixed budget of 20 epochs (CPU). Run names carry the
-# values: n1000-p0.2-wd0.0005-lr0.1. `make explain`: a_train predicted from the effective dimension
+# 32 networks, Fashion-MNIST, the small CNN, each trained to a criterion as Jiang et al. 2020 do
+# (an epoch's training cross-entropy ≤ MEASURES_LOSS, 0.01 as theirs) or to a maximum of
+# MEASURES_EPOCHS epochs (the cosine schedule spans the maximum). Run names carry the values:
+# n1000-p0.2-wd0.0005-lr0.1. `make explain`: a_train predicted from the effective dimension
 # for every network of make quick, validate and noise.
 .PHONY: measures explain
-MEASURES_DIR := results/measures$(SUFFIX)
+MEASURES_LOSS ?= 0.01
+MEASURES_EPOCHS := $(or $(EPOCHS),35)
+MEASURES_DIR := results/measures$(SUFFIX)$(if $(filter-out 0.01,$(MEASURES_LOSS)),-l$(MEASURES_LOSS))
 MEASURES_SEEDS ?= 0 1
 MEASURES_GRID := $(foreach n,1000 2000,$(foreach p,0 0.2,$(foreach w,0 0.0005,$(foreach l,0.02 0.1,n$(n)-p$(p)-wd$(w)-lr$(l)))))
-MEASURES_FLAGS = $(call data_flags,fashion-mnist) --model $(or $(MODEL),cnn) --epochs $(or $(EPOCHS),20) \
-  --test-subset 2000 --batch-size 64 --rlp-head shared --taps all --no-augment
+MEASURES_FLAGS = $(call data_flags,fashion-mnist) --model $(or $(MODEL),cnn) --epochs $(MEASURES_EPOCHS) \
+  --stop-at-loss $(MEASURES_LOSS) --test-subset 2000 --batch-size 64 --rlp-head shared --taps all \
+  --no-augment
 # n1000-p0.2-wd0-lr0.1 -> --subset 1000 --label-noise 0.2 --weight-decay 0 --lr 0.1
 measure_value = $(patsubst $(2)%,%,$(filter $(2)%,$(subst -, ,$(1))))
 measure_flags = --subset $(call measure_value,$(1),n) --label-noise $(call measure_value,$(1),p) \

@@ -209,3 +209,21 @@ def test_the_controls_read_held_out_images_from_the_held_out_set():
     model = train.build_model(cfg, d, torch.device('cpu'))
     taps = train.measure(model, model, alike, 2, 'shared', 0, torch.device('cpu'))['taps']
     assert taps['penultimate']['memorization_ci'][0] > 0.05, taps['penultimate']
+
+
+def test_stop_at_loss_ends_at_the_first_epoch_that_meets_it_and_records_it(tmp_path):
+    full = run_train(tmp_path / 'full', '--epochs', '4', '--no-probe')
+    losses = [h['loss_class'] for h in full['history']]
+    at = losses[1]  # met first at epoch 2 (or earlier if epoch 1 was already as low)
+    first = next(e for e, loss in enumerate(losses, 1) if loss <= at)
+    stopped = run_train(
+        tmp_path / 'stopped', '--epochs', '4', '--no-probe', '--stop-at-loss', str(at)
+    )
+    assert without_timings(stopped)[0] == without_timings(full)[0][:first]  # the same steps
+    assert [h['epoch'] for h in stopped['history']] == list(range(1, first + 1))
+    assert stopped['final']['stop'] == {'at_loss': at, 'epochs': first, 'reached': True}
+    assert stopped['final']['epoch'] == first
+    never = run_train(tmp_path / 'never', '--epochs', '4', '--no-probe', '--stop-at-loss', '1e-9')
+    assert never['final']['stop'] == {'at_loss': 1e-9, 'epochs': 4, 'reached': False}
+    assert without_timings(never)[0] == without_timings(full)[0]  # the option changes no step
+    assert 'stop' not in full['final'] and full['final']['epoch'] == 4

@@ -192,7 +192,8 @@ def load_run(run_dir, device='auto', data_dir=None):
     if not os.path.exists(ckpt_path):
         raise ProbeError(f'{run_dir} holds no checkpoint.pt: rerun its train.py command')
     options = vars(train_lib.build_parser().parse_args([]))
-    cfg = argparse.Namespace(**{k: results['config'][k] for k in options} | {'device': device})
+    config = options | results['config']  # an option added after the run: its default
+    cfg = argparse.Namespace(**{k: config[k] for k in options} | {'device': device})
     cfg.data_dir = data_dir or cfg.data_dir
     dev = plumbing.pick_device(cfg.device)
     ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
