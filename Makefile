@@ -27,8 +27,8 @@ lint: $(ENV)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-# test: every test but the slow ones (kills and restarts), 4 min 28 s on 2 cores; test-all: those
-# too; test-core: the core's own (1 min 37 s), to run after every edit
+# test: every test but the slow ones (kills and restarts); test-all: those too; test-core: the
+# core's own, to run after every edit (each target's time: README, Commands)
 test: $(ENV)
 	$(PYTHON) -c 'import torch; print("torch", torch.__version__, "on", "cuda" if torch.cuda.is_available() else "cpu")'
 	$(PYTHON) -m pytest -q -m 'not slow' tests extensions
@@ -45,7 +45,7 @@ SUFFIX := $(if $(DATASET),-$(DATASET))$(if $(MODEL),-$(MODEL))$(if $(EPOCHS),-e$
 data_flags = $(if $(filter fake,$(DATASET)),--dataset fake --fake-like $(1),--dataset $(or $(DATASET),$(1)))
 
 # --- the studies, one target per dataset ----------------------------------------------------------
-# quick: Fashion-MNIST, 2000 training images, the small CNN, on a 2-core CPU in 9 min 25 s (seed 0).
+# quick: Fashion-MNIST, 2000 training images, the small CNN, on a 2-core CPU (time: README).
 # Shared heads: 2000 samples per head against 2D = 128 (per-class heads would see 200: capacity).
 QUICK_FLAGS = $(call data_flags,fashion-mnist) --model $(or $(MODEL),cnn) --epochs $(or $(EPOCHS),20) \
   --subset 2000 --test-subset 1000 --batch-size 64 --lr 0.05 --rlp-head shared
@@ -102,5 +102,5 @@ clean:
 	rm -rf results runs .pytest_cache __pycache__ tests/__pycache__
 
 # The extensions' targets: validate, noise, noise-cifar10, measures, bench, student, check,
-# test-versions, gpu-check, example (extensions/README.md)
+# test-versions, gpu-check, example, docs (extensions/README.md)
 include extensions/extensions.mk

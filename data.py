@@ -1,15 +1,15 @@
-"""Datasets, fixed random labels, label noise, and a batch loader that keeps the data on the device.
+r"""Datasets, fixed random labels, label noise, and a batch loader that keeps data on the device.
 
-Random labels (Becker & Risse 2024; Becker et al. 2026, the method): every training sample i gets
-one random label
-    r_i ~ Uniform{0, ..., K-1},
-drawn once, before training, independently of its class y_i (`draw_random_labels`). The labels
+Random labels ([Becker & Risse 2024]; [Becker et al. 2026], the method): every training sample i
+gets one random label
+    $r_i \sim \mathrm{Uniform}\{0, \dots, K-1\}$,
+drawn once, before training, independently of its class $y_i$ (`draw_random_labels`). The labels
 come from a CPU `torch.Generator` seeded by `--label-seed`, so the same seed gives the same labels
 on any device, and they never change during training: a head can only fit them by remembering
-each sample. Test samples get their own draw; nothing can predict those better than chance 1/K,
+each sample. Test samples get their own draw; nothing can predict those better than chance $1/K$,
 which makes them a chance check.
 
-Label noise (Zhang et al. 2017): each training class label is replaced with probability p by a
+Label noise ([Zhang et al. 2017]): each training class label is replaced with probability p by a
 uniform draw over all C classes (p = 1: fully random class labels).
 
 One generator seeded by `--label-seed` makes every draw, always in the same order and always over
@@ -22,6 +22,10 @@ Speed: the training set lives on the device as uint8 (N, C, H, W); random crop (
 horizontal flip run for a whole batch as one gather on the device, so no CPU worker touches a pixel
 (airbench does the same); on CUDA, bf16 autocast and the channels-last layout. The datasets' files
 (torchvision's, or the Debian package's offline) are read by plumbing.read_dataset.
+
+[Becker & Risse 2024]: https://arxiv.org/abs/2411.19640
+[Becker et al. 2026]: https://arxiv.org/abs/2607.11541
+[Zhang et al. 2017]: https://arxiv.org/abs/1611.03530
 """
 
 import functools
@@ -61,13 +65,15 @@ class Data:
 
 
 def draw_random_labels(n, K, generator):
-    """r_i ~ Uniform{0..K-1} for n samples, independent of everything else: (n,) int64."""
+    r"""$r_i \sim \mathrm{Uniform}\{0, \dots, K-1\}$ for n samples, independent of everything
+    else: (n,) int64 ([Becker & Risse 2024])."""
     return torch.randint(K, (n,), generator=generator)
 
 
 def add_label_noise(y, p, num_classes, generator):
-    """Replace each label with probability p by a uniform draw over all classes; also say which
-    labels changed (a draw may give the label back). Always draws 2n numbers, whatever p."""
+    """Replace each label with probability p by a uniform draw over all classes ([Zhang et al.
+    2017]: p = 1 is their random labels); also say which labels changed (a draw may give the label
+    back). Always draws 2n numbers, whatever p."""
     replace = torch.rand(len(y), generator=generator) < p
     noisy_y = torch.where(replace, torch.randint(num_classes, y.shape, generator=generator), y)
     return noisy_y, noisy_y != y

@@ -1,12 +1,13 @@
-"""The memorization metric: random-label accuracy, its chance correction, and its controls.
+r"""The memorization metric: random-label accuracy, its chance correction, and its controls.
 
-Random-label accuracy (Becker & Risse 2024, the method) on the *training* set, eval mode, no
-augmentation:  a = (1/n) Σ_i [argmax_k h(z_i)_k = r_i]. Chance is 1/K, so we also report the
-chance-corrected complexity
-    ĉ = (a - 1/K) / (1 - 1/K),
-0 at chance and 1 when every random label is read. For K = 2 it is 2a - 1 = (1/n) Σ_i σ_i s_i with
-σ_i = ±1 the random label and s_i = ±1 the head's guess: the empirical Rademacher correlation (our
-reading of the workshop paper, not its formula). A plain accuracy gets Wilson's binomial interval.
+Random-label accuracy ([Becker & Risse 2024], the method) on the *training* set, eval mode, no
+augmentation: $a = \frac{1}{n} \sum_i [\mathrm{argmax}_k\, h(z_i)_k = r_i]$. Chance is $1/K$, so
+we also report the chance-corrected complexity
+    $\hat c = (a - 1/K) / (1 - 1/K)$,
+0 at chance and 1 when every random label is read. For K = 2 it is
+$2a - 1 = \frac{1}{n} \sum_i \sigma_i s_i$ with $\sigma_i = \pm 1$ the random label and
+$s_i = \pm 1$ the head's guess: the empirical Rademacher correlation (our reading of the workshop
+paper, not its formula). A plain accuracy gets Wilson's binomial interval.
 
 Fresh heads (`fit_heads`, ours): the linear head h of model.py fitted on frozen features to
 convergence, as ridge-penalized multinomial logistic regression solved by full-batch L-BFGS. The
@@ -14,31 +15,34 @@ problem is strictly convex, so "the same head with the same budget" has one answ
 start, and many label draws are fitted at once as one batched problem.
 
 The controls (`controls`, ours). A linear head reads random labels from any features, up to its
-capacity (Cover 1965: about 2D samples per free logit), so a random-label accuracy means nothing
+capacity ([Cover 1965]: about 2D samples per free logit), so a random-label accuracy means nothing
 alone. At every tap the same fresh head is fitted on n samples each:
-    a_train    the training samples' features with their own random labels r (the papers' number);
-    a_fresh    the same features with R fresh label draws that nobody trained on (their mean);
-    a_heldout  n held-out samples (never trained on) with R label draws of their own (their mean);
-    a_init     the training samples through the untrained network, R draws (the capacity floor).
-In metric mode f never sees r, so a_train is one draw among the fresh ones: E[a_train] = E[a_fresh].
-Two differences carry everything:
-    specific = a_train - a_fresh   what a head reads of *these* labels beyond any labels: the luck
-                                   of one draw in metric mode, r written into f under `--memorize`
-                                   or unlearning;
-    m = a_fresh - a_heldout        the memorization estimate: how many more random labels the
-                                   training features hold than held-out ones, from R draws on each
-                                   side. In metric mode it is all a network can memorize into the
-                                   features' geometry, and 0 for one that treats seen and unseen
-                                   samples alike, whatever the head's capacity.
-Their sum a_train - a_heldout is the single-draw estimate, whose error is about 3x larger. And
-    trained = a_fresh - a_init      how many more random labels the trained features hold than the
-                                    untrained network's, R draws a side: capacity's share.
+- a_train: the training samples' features with their own random labels r (the papers' number);
+- a_fresh: the same features with R fresh label draws that nobody trained on (their mean);
+- a_heldout: n held-out samples (never trained on) with R label draws of their own (their mean);
+- a_init: the training samples through the untrained network, R draws (the capacity floor).
+
+In metric mode f never sees r, so a_train is one draw among the fresh ones:
+$E[a_{train}] = E[a_{fresh}]$. Two differences carry everything:
+- `specific` $= a_{train} - a_{fresh}$: what a head reads of *these* labels beyond any labels: the
+  luck of one draw in metric mode, r written into f under `--memorize` or unlearning;
+- $m = a_{fresh} - a_{heldout}$: the memorization estimate: how many more random labels the
+  training features hold than held-out ones, from R draws on each side. In metric mode it is all a
+  network can memorize into the features' geometry, and 0 for one that treats seen and unseen
+  samples alike, whatever the head's capacity.
+
+Their sum $a_{train} - a_{heldout}$ is the single-draw estimate, whose error is about 3x larger.
+And `trained` $= a_{fresh} - a_{init}$: how many more random labels the trained features hold than
+the untrained network's, R draws a side: capacity's share.
 
 Errors. A fit's accuracy varies over label draws with a spread s; m gets the Welch interval of two
 means of R draws, specific that of one draw against a mean of R. Across M networks (seeds that vary
 the initialization, the data order, the training subset and the random labels) an estimate gets a
 random-effects interval (`across_networks`): the networks' spread, but never less than their own
 errors imply.
+
+[Becker & Risse 2024]: https://arxiv.org/abs/2411.19640
+[Cover 1965]: https://doi.org/10.1109/PGEC.1965.264137
 """
 
 import math
@@ -63,7 +67,8 @@ POWER_Z = statistics.NormalDist().inv_cdf(0.8)  # 80% power: what an estimate co
 
 
 def complexity(acc, K):
-    """ĉ = (a - 1/K) / (1 - 1/K); for K = 2 this is 2a - 1."""
+    r"""$\hat c = (a - 1/K) / (1 - 1/K)$; for K = 2 this is $2a - 1$ ([Becker & Risse 2024], read
+    as the module docstring says)."""
     return (acc - 1 / K) / (1 - 1 / K)
 
 
@@ -75,8 +80,8 @@ def correct(logits, labels):
 
 def capacity(dim, n, num_classes, K, layout):
     """What a head's number must be read against: its input width D, the samples each head sees,
-    and Cover's count 2D(K - 1), about how many random labels a linear head fits on any D
-    features (Cover 1965: 2D samples per free logit, K - 1 free logits)."""
+    and Cover's count $2D(K - 1)$, about how many random labels a linear head fits on any D
+    features ([Cover 1965]: 2D samples per free logit, K - 1 free logits)."""
     per_head = n / (num_classes if layout == 'per-class' else 1)
     return {'dim': dim, 'samples_per_head': per_head, 'cover': 2 * dim * (K - 1)}
 
@@ -102,11 +107,12 @@ class HeadFit:
 
 
 def fit_heads(z, y, labels, K, num_classes, layout, l2=FIT_L2, max_steps=FIT_MAX_STEPS):
-    """Fresh random-label heads on frozen features z (N, D), one per row of labels (R, N).
+    r"""Fresh random-label heads on frozen features z (N, D), one per row of labels (R, N).
 
     Each head is model.RandomLabelHead's linear map (per-class: the head of the sample's class y
-    scores it), fitted by minimizing mean CE + (l2/2)·|W|² on standardized features. The R
-    problems are independent, so their sum is minimized at once by full-batch L-BFGS.
+    scores it), fitted by minimizing mean CE + $(l_2/2) \lVert W \rVert^2$ on standardized
+    features. The R problems are independent, so their sum is minimized at once by full-batch
+    L-BFGS.
     """
     R, N = labels.shape
     z = z.float()
@@ -253,10 +259,11 @@ def mean_difference(a, b):
 
 
 def across_networks(values, errors):
-    """One estimate over M networks: their mean with a 95% random-effects interval. The mean's
-    variance is (τ² + σ̄²) / M, with σ̄² the mean of the networks' own error² (`errors`: label
-    draws, within a network) and τ² the variance of their true values, estimated as the networks'
-    spread s² less σ̄² (at least 0): max(s², σ̄²) / M. So the interval is never narrower than each
+    r"""One estimate over M networks: their mean with a 95% random-effects interval. The mean's
+    variance is $(\tau^2 + \bar\sigma^2) / M$, with $\bar\sigma^2$ the mean of the networks' own
+    error² (`errors`: label draws, within a network) and $\tau^2$ the variance of their true values,
+    estimated as the networks' spread $s^2$ less $\bar\sigma^2$ (at least 0):
+    $\max(s^2, \bar\sigma^2) / M$. So the interval is never narrower than each
     network's own error implies, however closely a few networks happen to agree; t with M - 1
     degrees of freedom (M = 1: the network's own error, normal)."""
     M = len(values)

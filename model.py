@@ -1,19 +1,25 @@
-"""Backbones with taps, the task head g and the random-label heads h.
+r"""Backbones with taps, the task head g and the random-label heads h.
 
-Notation (Becker & Risse 2024; Becker et al. 2026): x input, f feature extractor, z = f(x) the
-pooled penultimate feature of dimension D, g(z) = Linear(D, C) the class logits, h the random-label
-head with K outputs (K = `--random-labels`). Two layouts of h (`--rlp-head`):
-  per-class  (workshop paper): one linear head per class; sample i is scored by the head of its
-             own class y_i, so a head must tell apart samples *within* a class. Stored as one
-             Linear(D, C*K), viewed (B, C, K) and indexed by y: no Python loop over classes.
-  shared     (ICLR paper, the "RLP-head"): one Linear(D, K) for every sample.
+Notation ([Becker & Risse 2024]; [Becker et al. 2026]): x input, f feature extractor, $z = f(x)$
+the pooled penultimate feature of dimension D, $g(z) = \mathrm{Linear}(D, C)$ the class logits, h
+the random-label head with K outputs (K = `--random-labels`). Two layouts of h (`--rlp-head`):
+- `per-class` (the workshop paper, [Becker & Risse 2024]): one linear head per class; sample i is
+  scored by the head of its own class $y_i$, so a head must tell apart samples *within* a class.
+  Stored as one $\mathrm{Linear}(D, C \cdot K)$, viewed (B, C, K) and indexed by y: no loop.
+- `shared` (the ICLR paper, [Becker et al. 2026], the "RLP-head"): one $\mathrm{Linear}(D, K)$.
+
 Taps (`--taps`): where heads attach. `stage1` ... `stage{S-1}` are the globally average-pooled
 outputs of the backbone's stages, from the input side; `penultimate` is z, the pooled output of the
 last stage (so it is not tapped twice). Each tap has its own head and its own accuracy.
 
-Backbones: WRN-16-4 (Zagoruyko & Komodakis 2016, the ICLR paper's CIFAR network), ResNet-18 from
-torchvision with a CIFAR stem (3x3 conv, stride 1, no max-pool; He et al. 2016), and a small CNN
-that trains in seconds on a CPU.
+Backbones: WRN-16-4 ([Zagoruyko & Komodakis 2016], the ICLR paper's CIFAR network), ResNet-18
+from torchvision with a CIFAR stem (3x3 conv, stride 1, no max-pool; [He et al. 2016]), and a
+small CNN that trains in seconds on a CPU.
+
+[Becker & Risse 2024]: https://arxiv.org/abs/2411.19640
+[Becker et al. 2026]: https://arxiv.org/abs/2607.11541
+[Zagoruyko & Komodakis 2016]: https://arxiv.org/abs/1605.07146
+[He et al. 2016]: https://arxiv.org/abs/1512.03385
 """
 
 from dataclasses import dataclass
@@ -27,7 +33,8 @@ MODELS = ['wrn16_4', 'resnet18', 'cnn']
 
 
 class WideBlock(nn.Module):
-    """Pre-activation residual block of a wide ResNet: BN-ReLU-conv3x3 twice, plus a shortcut."""
+    """Pre-activation residual block of a wide ResNet ([Zagoruyko & Komodakis 2016]):
+    BN-ReLU-conv3x3 twice, plus a shortcut."""
 
     def __init__(self, cin, cout, stride):
         super().__init__()
@@ -90,14 +97,16 @@ BACKBONES = {'wrn16_4': wrn, 'resnet18': resnet18, 'cnn': cnn}
 
 
 def own_class_head(logits, y, K):
-    """Per-class heads: (..., B, C*K) logits of every class's head -> (..., B, K), each sample's
-    scored by the head of its own class y_i. A view and one gather: no loop over classes."""
+    """Per-class heads ([Becker & Risse 2024]): (..., B, C·K) logits of every class's head ->
+    (..., B, K), each sample's scored by the head of its own class $y_i$. A view and one gather:
+    no loop over classes."""
     per_class = logits.unflatten(-1, (-1, K))  # (..., B, C, K)
     return per_class[..., torch.arange(len(y), device=y.device), y, :]  # (..., B, K)
 
 
 class RandomLabelHead(nn.Module):
-    """h: K random-label logits per sample, from the head of the sample's class or a shared one."""
+    """h: K random-label logits per sample, from the head of the sample's class ([Becker & Risse
+    2024]) or a shared one ([Becker et al. 2026])."""
 
     def __init__(self, dim, num_classes, random_labels, layout):
         super().__init__()

@@ -1,26 +1,34 @@
-"""The training objective: the class loss, the random-label heads' loss, and two ways to unlearn.
+r"""The training objective: the class loss, the random-label heads' loss, and two ways to unlearn.
 
-Notation: z = f(x) the features a random-label head h reads, y class labels, r random labels,
-p̂ = softmax(h(z)) and p̂_r its entry at the random label, λ = `lam`. One forward pass gives
-    L = L_class + Σ_taps L_rnd + λ·L_unlearn
-    L_class = CE(g(z), y)        trains f and g;
-    L_rnd   = CE(h(sg(z)), r)    trains each tap's head h and never f: sg is the stop-gradient,
-                                 so the heads only observe (the metric, `--unlearn none`).
+Notation ([Becker & Risse 2024]; [Becker et al. 2026]): $z = f(x)$ the features a random-label
+head h reads, y class labels, r random labels, $\hat p = \mathrm{softmax}(h(z))$ and $\hat p_r$ its
+entry at the random label, λ = `lam`. One forward pass gives
+    $L = L_{class} + \sum_{taps} L_{rnd} + \lambda L_{unlearn}$,
+- $L_{class} = \mathrm{CE}(g(z), y)$ trains f and g;
+- $L_{rnd} = \mathrm{CE}(h(\mathrm{sg}(z)), r)$ trains each tap's head h and never f: sg is the
+  stop-gradient, so the heads only observe (the metric, `--unlearn none`).
+
 Unlearning makes f forget r at the penultimate tap (`--unlearn-taps all`: at every tap):
 
-Gradient reversal (Ganin & Lempitsky 2015; used for unlearning by Becker & Risse 2024), `grl`:
-GRL_λ(z) = z in the forward pass and dL/dz -> -λ dL/dz in the backward pass. Feeding h with
-GRL_λ(z) instead of sg(z) trains h on L_rnd and sends -λ times the same gradient into f, in one
-head pass. At λ = 0 it is exactly the stop-gradient. L_unlearn is reported as that tap's L_rnd,
-which f ascends.
+Gradient reversal ([Ganin & Lempitsky 2015]; used for unlearning by [Becker & Risse 2024]), `grl`:
+$\mathrm{GRL}_\lambda(z) = z$ in the forward pass and $\partial L/\partial z \mapsto -\lambda\,
+\partial L/\partial z$ in the backward pass. Feeding h with $\mathrm{GRL}_\lambda(z)$ instead of
+$\mathrm{sg}(z)$ trains h on $L_{rnd}$ and sends $-\lambda$ times the same gradient into f, in one
+head pass. At λ = 0 it is exactly the stop-gradient. $L_{unlearn}$ is reported as that tap's
+$L_{rnd}$, which f ascends.
 
-Output regularizer (Becker et al. 2026), `reg`: L_unlearn = -log(1 - p̂_r), computed with h's
-parameters frozen so that only f is pushed. The paper prints the term as log(1 - p̂_r), but
-minimizing that would *raise* p̂_r, the opposite of its stated aim of making the correct random label
-improbable; we minimize -log(1 - p̂_r), which is 0 at p̂_r = 0 and grows without bound as p̂_r -> 1.
+Output regularizer ([Becker et al. 2026]), `reg`: $L_{unlearn} = -\log(1 - \hat p_r)$, computed
+with h's parameters frozen so that only f is pushed. The paper prints the term as
+$\log(1 - \hat p_r)$, but minimizing that would *raise* $\hat p_r$, the opposite of its stated aim
+of making the correct random label improbable; we minimize $-\log(1 - \hat p_r)$, which is 0 at
+$\hat p_r = 0$ and grows without bound as $\hat p_r \to 1$.
 
 The positive control (ours), `memorize`: the penultimate head reads z itself, without the
-stop-gradient, so L_rnd trains f too and the network is made to memorize r.
+stop-gradient, so $L_{rnd}$ trains f too and the network is made to memorize r.
+
+[Becker & Risse 2024]: https://arxiv.org/abs/2411.19640
+[Becker et al. 2026]: https://arxiv.org/abs/2607.11541
+[Ganin & Lempitsky 2015]: https://arxiv.org/abs/1409.7495
 """
 
 import torch
@@ -28,7 +36,8 @@ import torch.nn.functional as F
 
 
 class GradReverse(torch.autograd.Function):
-    """Identity forward; the backward pass multiplies the incoming gradient by -λ.
+    r"""Identity forward; the backward pass multiplies the incoming gradient by $-\lambda$: the
+    gradient reversal layer of [Ganin & Lempitsky 2015].
 
     λ is a tensor, so it can change every step without recompiling under torch.compile.
     """
@@ -40,24 +49,28 @@ class GradReverse(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        """dL/dz -> -λ dL/dz, in the incoming gradient's dtype; λ itself gets no gradient."""
+        r"""$\partial L/\partial z \mapsto -\lambda\, \partial L/\partial z$, in the incoming
+        gradient's dtype; λ itself gets no gradient."""
         (lam,) = ctx.saved_tensors
         return -lam.to(grad.dtype) * grad, None  # the gradient reversal layer of Ganin & Lempitsky
 
 
 def grad_reverse(z, lam):
-    """GRL_λ(z). lam: a float or a 0-d tensor, λ >= 0."""
+    r"""$\mathrm{GRL}_\lambda(z)$ ([Ganin & Lempitsky 2015]). lam: a float or a 0-d tensor,
+    λ >= 0."""
     if not torch.is_tensor(lam):
         lam = torch.tensor(lam, dtype=torch.float64, device=z.device)  # float64: λ exactly
     return GradReverse.apply(z, lam)
 
 
 def output_regularizer(logits, r):
-    """L_reg = mean_i -log(1 - p̂_{i, r_i}) (Becker et al. 2026, the sign explained above).
+    r"""$L_{reg} = \frac{1}{B} \sum_i -\log(1 - \hat p_{i, r_i})$ ([Becker et al. 2026], the sign
+    explained above).
 
     logits: (B, K) from the head with frozen parameters; r: (B,) random labels. Computed as the
     logsumexp over all K logits minus the logsumexp over the K - 1 wrong ones, which equals
-    -log(1 - p̂_r) exactly and never takes log(0): the numerically safe form of clamping 1 - p̂_r.
+    $-\log(1 - \hat p_r)$ exactly and never takes log(0): the numerically safe form of clamping
+    $1 - \hat p_r$.
     """
     assert logits.shape[1] >= 2, 'the regularizer needs K >= 2 random labels'
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 rounds 1 - p̂_r to 0
@@ -67,7 +80,8 @@ def output_regularizer(logits, r):
 
 
 def head_input(z, lam, unlearn, memorize):
-    """What a random-label head reads: sg(z) (the metric), GRL_λ(z) (`grl`), or z (`memorize`)."""
+    r"""What a random-label head reads: $\mathrm{sg}(z)$ (the metric), $\mathrm{GRL}_\lambda(z)$
+    (`grl`), or z (`memorize`)."""
     if memorize:
         return z
     return grad_reverse(z, lam) if unlearn == 'grl' else z.detach()
@@ -84,7 +98,8 @@ def losses(
     memorize=False,
     label_smoothing=0.0,
 ):
-    """The objective of one batch, in one forward pass: L = L_class + Σ_taps L_rnd + λ·L_unlearn.
+    r"""The objective of one batch, in one forward pass:
+    $L = L_{class} + \sum_{taps} L_{rnd} + \lambda L_{unlearn}$ ([Becker & Risse 2024]).
 
     model: model.Net; x: (B, C, H, W) images; y, r: (B,) class and random labels; lam: λ (a float
     or a 0-d tensor); the options as in `random_label_losses`; label_smoothing: of L_class.
@@ -101,7 +116,7 @@ def losses(
 
 
 def random_label_losses(heads, features, y, r, lam, unlearn, unlearn_taps, memorize):
-    """Σ_taps L_rnd, L_unlearn (unweighted) and each tap's random-label logits (B, K).
+    r"""$\sum_{taps} L_{rnd}$, $L_{unlearn}$ (unweighted) and each tap's random-label logits (B, K).
 
     heads: {tap: model.RandomLabelHead}; features: {tap: (B, D) z}; unlearn: 'none', 'grl' or
     'reg', at the penultimate tap (unlearn_taps='all': at every tap); memorize: the positive

@@ -1,7 +1,8 @@
-"""One training run with random-label heads, then its controls: python train.py --out runs/x
+r"""One training run with random-label heads, then its controls: python train.py --out runs/x
 
 Trains f and g on the class labels and one random-label head h per tap on the random labels
-(model.py), minimizing L = L_class + Σ_taps L_rnd + λ·L_unlearn (regularizer.losses) with SGD.
+(model.py; [Becker & Risse 2024], [Becker et al. 2026]), minimizing
+$L = L_{class} + \sum_{taps} L_{rnd} + \lambda L_{unlearn}$ (regularizer.losses) with SGD.
 After every epoch it records the papers' number, the online head: each head's accuracy on the
 batches it trained on. After the last it measures the same on the whole training set
 (`final_metrics`) and fits fresh heads on the frozen network with their controls
@@ -10,8 +11,16 @@ plumbing.py writes them atomically, resumes a killed run bit for bit, refuses an
 
 Defaults: SGD with Nesterov momentum 0.9, batch 512, peak lr 0.2 (the usual 0.1 at batch 128 of the
 WRN and ResNet CIFAR recipes, scaled by sqrt(4) for batch 512), one epoch of linear warm-up then
-cosine decay to 0, weight decay 5e-4 (Zagoruyko & Komodakis 2016; not on the random-label heads,
-whose capacity is what is measured), crop + flip augmentation, 30 epochs.
+cosine decay to 0 ([Loshchilov & Hutter 2017]), weight decay 5e-4 ([Zagoruyko & Komodakis 2016];
+not on the random-label heads, whose capacity is what is measured), crop + flip augmentation, 30
+epochs.
+
+[Becker & Risse 2024]: https://arxiv.org/abs/2411.19640
+[Becker et al. 2026]: https://arxiv.org/abs/2607.11541
+[Ganin & Lempitsky 2015]: https://arxiv.org/abs/1409.7495
+[Zagoruyko & Komodakis 2016]: https://arxiv.org/abs/1605.07146
+[Loshchilov & Hutter 2017]: https://arxiv.org/abs/1608.03983
+[Jiang et al. 2020]: https://arxiv.org/abs/1912.02178
 """
 
 import argparse
@@ -117,7 +126,8 @@ def make_optimizer(model, cfg):
 
 
 def lr_at(step, total, steps_per_epoch, cfg):
-    """One epoch of linear warm-up, then cosine decay to 0."""
+    r"""One epoch of linear warm-up, then cosine decay to 0 ([Loshchilov & Hutter 2017]):
+    $\eta = \eta_{peak} (1 + \cos \pi p) / 2$, p the progress after the warm-up."""
     if step < steps_per_epoch:
         return cfg.lr * (step + 1) / steps_per_epoch
     progress = (step - steps_per_epoch) / max(1, total - steps_per_epoch)
@@ -125,7 +135,8 @@ def lr_at(step, total, steps_per_epoch, cfg):
 
 
 def lam_at(progress, cfg):
-    """λ, constant or ramped up as in DANN (Ganin & Lempitsky 2015), progress p in [0, 1]."""
+    r"""λ, constant or ramped up as in DANN ([Ganin & Lempitsky 2015]),
+    $\lambda_p = \lambda (2 / (1 + e^{-10 p}) - 1)$, progress p in [0, 1]."""
     if cfg.lam_schedule == 'dann':
         return cfg.lam * (2 / (1 + math.exp(-10 * progress)) - 1)
     return cfg.lam
@@ -183,7 +194,7 @@ def train_step(model, batches, cfg, objective):
 
 def reached(history, cfg):
     """--stop-at-loss: the last epoch's online class cross-entropy (the mean over the batches it
-    trained on) is at or below the criterion (Jiang et al. 2020 train to 0.01)."""
+    trained on) is at or below the criterion ([Jiang et al. 2020] train to 0.01)."""
     last = history[-1]['loss_class'] if history else math.inf
     return cfg.stop_at_loss is not None and last <= cfg.stop_at_loss
 

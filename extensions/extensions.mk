@@ -1,5 +1,5 @@
 # The extensions' targets, included by the Makefile: validate, noise, noise-cifar10, measures, bench,
-# student, check, test-versions, gpu-check, example, example-worked, example-measures. Each
+# student, check, test-versions, gpu-check, example, example-worked, example-measures, docs. Each
 # extension's README says what it does.
 # Extensions run as modules from the repository root: $(PYTHON) -m extensions.<name>.<script>.
 
@@ -194,3 +194,20 @@ student: $(ENV)
 check: $(ENV)
 	@[ -f extensions/exercises/ex$(EX)/check_ex$(EX).py ] || { echo 'make check: give an exercise, e.g. make check EX=1 (1 to 7)' >&2; exit 2; }
 	$(PYTHON) -m pytest -q -p no:cacheprovider extensions/exercises/ex$(EX)/check_ex$(EX).py
+
+# --- reading beside the papers (docs/): `make docs`, DOCS=dir elsewhere --------------------------------
+# The site needs markdown-it-py, latex2mathml and Pygments and none of torch, so they go into a venv
+# of their own (.venv-docs, seconds to build): a clean clone builds the site without building .venv.
+# DOCS_PYTHON=python3 uses an environment that has them.
+.PHONY: docs
+DOCS ?= docs
+DOCS_PYTHON ?= .venv-docs/bin/python
+DOCS_ENV := $(if $(filter .venv-docs/bin/python,$(DOCS_PYTHON)),.venv-docs/installed,)
+
+.venv-docs/installed: extensions/docs/requirements.txt
+	python3 -m venv .venv-docs
+	.venv-docs/bin/pip install -q -r extensions/docs/requirements.txt
+	touch $@
+
+docs: $(DOCS_ENV)
+	$(DOCS_PYTHON) -m extensions.docs.build --out $(DOCS)
