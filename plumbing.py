@@ -8,6 +8,7 @@ random labels.
 """
 
 import argparse
+import ast
 import contextlib
 import functools
 import gzip
@@ -139,31 +140,93 @@ def read_json(path):
 
 
 def commit():
-    """The code's git commit, '-dirty' when a .py file differs from it; '' outside git."""
+    """The code's git commit, '-dirty' when a .py file differs from it; 'none' where the code is
+    not a git checkout of its own (a student copy, an unpacked archive), found out quietly."""
+    git = ['git', '-C', HERE]
     try:
-        head = subprocess.run(
-            ['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=HERE
-        )
-        diff = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--', '*.py'], cwd=HERE)
-    except OSError:
-        return ''
-    return head.stdout.strip() + ('-dirty' if diff.returncode == 1 else '')
+        top = subprocess.run([*git, 'rev-parse', '--show-toplevel'], capture_output=True, text=True)
+        own = top.returncode == 0 and os.path.samefile(top.stdout.strip(), HERE)
+        head = subprocess.run([*git, 'rev-parse', '-q', '--verify', 'HEAD'], capture_output=True)
+        if not own or head.returncode != 0:  # another repository's folder, or no commit yet
+            return 'none'
+        diff = subprocess.run([*git, 'diff', '--quiet', 'HEAD', '--', '*.py'], capture_output=True)
+    except OSError:  # no git
+        return 'none'
+    return head.stdout.decode().strip() + ('-dirty' if diff.returncode == 1 else '')
+
+
+def code_fingerprint():
+    """A hash of the core files as they are now, uncommitted changes included: two runs with the
+    same fingerprint were computed by the same code, whatever git says. Made of code_parts."""
+    return combined(code_parts())
+
+
+def combined(parts):
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# Functions that a run reaches only when an option has a value: regularizer.losses calls the output
+# regularizer only under --unlearn reg. A run with another value never ran the function, so an edit
+# to it leaves the run valid (exercise 5 writes it after exercise 4's runs).
+# extensions/exercises/test_handout.py holds it true: without that value, a run finishes with the
+# function raising.
+REACHED_ONLY_WHEN = {'regularizer.py:output_regularizer': ('unlearn', 'reg')}
+
+
+def cut(source, qualname):
+    """(the source of function `qualname`, 'f' or 'Class.method', and the source without it; ''
+    and the source itself where there is none)."""
+    nodes, found = ast.parse(source).body, None
+    for word in qualname.split('.'):
+        defs = (n for n in nodes if isinstance(n, (ast.ClassDef, ast.FunctionDef)))
+        found = next((n for n in defs if n.name == word), None)
+        nodes = found.body if found else []
+    if found is None:
+        return '', source
+    lines = source.split('\n')
+    first = min([found.lineno, *(d.lineno for d in found.decorator_list)]) - 1
+    rest = [*lines[:first], f'<{qualname}>', *lines[found.end_lineno :]]
+    return '\n'.join(lines[first : found.end_lineno]), '\n'.join(rest)
 
 
 @functools.cache
-def code_fingerprint():
-    """A hash of the core files as they are now, uncommitted changes included: two runs with the
-    same fingerprint were computed by the same code, whatever git says."""
-    digest = hashlib.sha256()
+def code_parts():
+    """The fingerprint in parts: each function of REACHED_ONLY_WHEN ('file:function'), and the
+    core files without them ('rest'), each a hash of its source."""
+    texts, parts = {}, {}
     for name in CORE:
-        with open(os.path.join(HERE, name), 'rb') as f:
-            digest.update(name.encode() + f.read())
-    return digest.hexdigest()[:12]
+        with open(os.path.join(HERE, name)) as f:
+            texts[name] = f.read()
+    for part in REACHED_ONLY_WHEN:
+        name, qualname = part.split(':')
+        parts[part], texts[name] = cut(texts[name], qualname)
+    parts['rest'] = ''.join(name + texts[name] for name in CORE)
+    return {k: hashlib.sha256(v.encode()).hexdigest()[:12] for k, v in parts.items()}
+
+
+def reaches(config, part):
+    """Whether a run of these options runs this part of the code (code_parts)."""
+    if part not in REACHED_ONLY_WHEN:
+        return True
+    option, value = REACHED_ONLY_WHEN[part]
+    return config.get(option) == value
+
+
+def same_code(made, config):
+    """Whether a file (results.json, probe.json, a checkpoint) was made by the code as it is now:
+    its fingerprint, or else every part of the code that its run's options reach."""
+    now = code_fingerprint()
+    if made.get('code') == now:
+        return True
+    then, parts = made.get('code_parts') or {}, code_parts()
+    if not then or now != combined(parts):  # no parts recorded, or a test's own fingerprint
+        return False
+    return all(then.get(p) == parts[p] for p in parts if reaches(config, p))
 
 
 def identity():
-    """Which code made a file: its git commit and the fingerprint of the core files."""
-    return {'commit': commit(), 'code': code_fingerprint()}
+    """Which code made a file: its git commit, the fingerprint of the core files, and its parts."""
+    return {'commit': commit(), 'code': code_fingerprint(), 'code_parts': code_parts()}
 
 
 def environment(device, bf16):
@@ -227,7 +290,7 @@ def refuse_other_run(stored, config, what):
 
 def finished(folder, results):
     """What a rerun over a finished run's folder says: nothing to do, or that other code made it."""
-    if results.get('code') == code_fingerprint():
+    if same_code(results, results['config']):
         return f'{folder}: finished, nothing to do'
     return other_code(folder, results.get('code'))
 
@@ -254,6 +317,7 @@ def save_checkpoint(path, model, opt, loader, history, config, train_index):
         'history': history,
         'config': config,
         'code': code_fingerprint(),
+        'code_parts': code_parts(),
     }
     if WRITER:
         torch.save(state, path + '.tmp')
@@ -265,7 +329,7 @@ def load_checkpoint(path, model, config, opt=None, loader=None):
     Without opt and loader: the weights only."""
     ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
     refuse_other_run(ckpt['config'], config, 'a checkpoint')
-    if opt is not None and ckpt.get('code') != code_fingerprint():
+    if opt is not None and not same_code(ckpt, ckpt['config']):
         raise Refused(
             other_code(os.path.dirname(path), ckpt.get('code')) + ' (or restore that code)'
         )

@@ -23,7 +23,6 @@ no other process holds and keeps it until it exits; the kernel drops the lock wh
 ends, even when it is killed.
 """
 
-import fcntl
 import os
 import sys
 import tempfile
@@ -35,7 +34,9 @@ import torch.distributed as dist
 import torch.nn as nn
 
 # one lock file per GPU, named by the GPU's UUID, shared by every run of this user on the machine
-LOCK_DIR = os.path.join(tempfile.gettempdir(), f'random-label-heads-gpus-{os.getuid()}')
+# (os.getuid and fcntl are POSIX: importing this module works on Windows too, claiming a GPU not)
+USER = os.getuid() if hasattr(os, 'getuid') else os.environ.get('USERNAME', 'user')
+LOCK_DIR = os.path.join(tempfile.gettempdir(), f'random-label-heads-gpus-{USER}')
 HELD = []  # open lock files of this process; closing one frees its GPU
 
 
@@ -205,6 +206,8 @@ def claim_gpu(ids, lock_dir=None, poll_s=2.0):
     """Index in ids of a GPU no other process holds, locked until this process ends; waits while
     all are held. flock locks belong to an open file, so two claims never get the same GPU, not
     even in one process, and a killed process frees its GPU."""
+    import fcntl  # here, not at the top: Windows has none, and the tests import this module
+
     lock_dir = lock_dir or LOCK_DIR
     os.makedirs(lock_dir, exist_ok=True)
     waiting = False
