@@ -186,10 +186,21 @@ gpu-check: $(ENV)
 	$(PYTHON) -m extensions.gpu.gpu_check $(if $(TINY),--tiny)
 
 # --- teaching (exercises/): a student copy, and one exercise's check ----------------------------------
-.PHONY: student check
+# make student DIR=path EX=1,2,3: a copy with those exercises' functions blanked (default: all)
+.PHONY: student check reuse-venv
 student: $(ENV)
 	@[ -n "$(DIR)" ] || { echo 'make student: give a new folder, e.g. make student DIR=../rlp-student' >&2; exit 2; }
-	$(PYTHON) -m extensions.exercises.student $(DIR)
+	$(PYTHON) -m extensions.exercises.student $(DIR) $(if $(EX),--exercises $(EX))
+
+# make reuse-venv FROM=path/.venv: a .venv of this folder's own that reads FROM's packages (a student
+# copy on the machine that made it: no download); it keeps working when this folder moves
+reuse-venv:
+	@[ -x "$(FROM)/bin/python" ] || { echo 'make reuse-venv: give an environment, e.g. FROM=../rlp/.venv' >&2; exit 2; }
+	rm -rf .venv
+	$(FROM)/bin/python -m venv --without-pip .venv
+	$(FROM)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > .venv/reused.pth
+	mv .venv/reused.pth "$$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
+	.venv/bin/python -c 'import torch, torchvision, pytest, ruff' && touch .venv/installed
 
 check: $(ENV)
 	@[ -f extensions/exercises/ex$(EX)/check_ex$(EX).py ] || { echo 'make check: give an exercise, e.g. make check EX=1 (1 to 7)' >&2; exit 2; }

@@ -50,8 +50,12 @@ def numbers(exercise, name, seed, root):
     return found | {k: tap[k] for k in KEYS[3:]}
 
 
-def accepted(values):
-    """The range a check accepts from a list of measured values."""
+# what a number can be: an accuracy a proportion, a difference of two accuracies within ±1
+BOUNDS = {'memorization': (-1.0, 1.0), 'specific': (-1.0, 1.0)}
+
+
+def accepted(values, bounds=(0.0, 1.0)):
+    """The range a check accepts from a list of measured values, clipped to what they can be."""
     mean, sd = statistics.mean(values), statistics.stdev(values)
     half = max(MARGIN_SD * sd, MIN_HALF_WIDTH)
     return {
@@ -59,9 +63,37 @@ def accepted(values):
         'max': max(values),
         'mean': mean,
         'sd': sd,
-        'accepted': [mean - half, mean + half],
+        'accepted': [max(bounds[0], mean - half), min(bounds[1], mean + half)],
         'values': values,
     }
+
+
+# TEACHER.md's table of the ranges: (exercise, run, numbers)
+TABLE = [(6, 'plain', ('online', 'a_train', 'a_fresh', 'a_heldout', 'a_init'))]
+TABLE += [(6, 'plain', ('memorization', 'specific', 'test_acc'))]
+TABLE += [(6, 'memorize', ('online', 'a_train', 'a_fresh', 'memorization', 'specific'))]
+TABLE += [(6, name, ('online', 'a_train', 'memorization', 'specific')) for name in ('reg', 'grl')]
+TABLE += [(7, 'zhang', ('train_acc', 'test_acc', 'a_train', 'a_fresh', 'a_heldout', 'a_init'))]
+TABLE += [(7, 'zhang', ('memorization',))]
+
+
+def table(ranges):
+    """The rows of TEACHER.md's table from ranges.json: in % (differences in points)."""
+    names = {'memorization': 'm', 'specific': 'a_train − a_fresh'}
+
+    def pc(x):
+        return f'{100 * x:.1f}'.replace('-', '−')
+
+    rows = ['| exercise | run | number | seed 0 | mean ± sd (10 seeds) | min – max | accepted |']
+    rows += ['| --- | --- | --- | --- | --- | --- | --- |']
+    for exercise, name, keys in TABLE:
+        for key in keys:
+            r = ranges[str(exercise)][name][key]
+            lo, hi = r['accepted']
+            cells = [str(exercise), name, names.get(key, key), pc(r['values'][0])]
+            cells += [f'{pc(r["mean"])} ± {pc(r["sd"])}', f'{pc(r["min"])} – {pc(r["max"])}']
+            rows.append('| ' + ' | '.join([*cells, f'{pc(lo)} – {pc(hi)}']) + ' |')
+    return '\n'.join(rows)
 
 
 def main():
@@ -70,7 +102,9 @@ def main():
         for exercise, runs in RUNS.items():
             for name in runs:
                 seen = [numbers(exercise, name, seed, root) for seed in SEEDS]
-                measured = {k: accepted([s[k] for s in seen]) for k in KEYS}
+                measured = {
+                    k: accepted([s[k] for s in seen], BOUNDS.get(k, (0.0, 1.0))) for k in KEYS
+                }
                 ranges.setdefault(str(exercise), {})[name] = measured
                 print(exercise, name, {k: round(v['mean'], 3) for k, v in measured.items()})
     ranges['how'] = f'seeds {list(SEEDS)} on {sys.platform}, torch {train.torch.__version__}'

@@ -1,18 +1,23 @@
-"""A student copy of the repository: make student DIR=path (python -m extensions.exercises.student)
+"""A student copy of the repository: make student DIR=path [EX=1,2,3]
+(python -m extensions.exercises.student DIR [--exercises 1,2,3])
 
 Copies the repository's files (git ls-files, or every file but the environment, data and results)
-into DIR, but the teacher's (TEACHER_ONLY), and blanks the functions of BLANKS: each keeps its
-signature and docstring, and its body becomes `raise NotImplementedError`, found from the source
-with `ast`, so that the core files carry no exercise markers and the reference repository is the
-solution. A check (make check EX=N) then fails with NotImplementedError until the student writes
-the function. The copy's .venv is a link to this repository's: one environment for both.
+into DIR, but the teacher's (TEACHER_ONLY), and blanks the functions of the exercises handed out
+(all of BLANKS by default): each keeps its signature and docstring, and its body becomes `raise
+NotImplementedError`, found from the source with `ast`, so that the core files carry no exercise
+markers and the reference repository is the solution; the functions of the other exercises keep
+the reference's body. A check (make check EX=N) then fails with NotImplementedError until the
+student writes the function. The copy records what it was made with in HANDED_OUT (which
+exercises, which functions), for a grader to grade only those. It holds no environment: it makes
+its own (make install) or uses one named by PYTHON=, so it works wherever it is moved.
 """
 
+import argparse
 import ast
+import json
 import os
 import shutil
 import subprocess
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # exercise: the (file, function) pairs whose bodies the student writes
@@ -27,12 +32,17 @@ BLANKS = {
     ],
     5: [('regularizer.py', 'output_regularizer')],
 }
+EXERCISES = range(1, 8)  # 6 and 7 are measurements: nothing to blank
+HANDED_OUT = (
+    'extensions/exercises/handed_out.json'  # in a copy: {"exercises": [...], "blanked": [...]}
+)
 SKIP = ('.venv', '.venv-gpu-versions', '.git', 'data', 'results', 'runs', '__pycache__')
 # what a student copy leaves out: the answer key, and the tests that hold the reference's answers
 TEACHER_ONLY = [
     'extensions/exercises/TEACHER.md',
     'extensions/exercises/test_student_copy.py',
     'extensions/exercises/test_mutants.py',
+    'extensions/exercises/test_handout.py',
 ]
 
 
@@ -60,19 +70,25 @@ def find(tree, qualname):
 
 
 def blank(source, qualname, exercise):
-    """source with the body of `qualname` (after its docstring) replaced by a raise."""
+    """source with the body of `qualname` (after its docstring) replaced by a raise, laid out as
+    ruff format lays it out (one line, or the message on a line of its own past 100 columns)."""
     node = find(ast.parse(source), qualname)
     body = node.body[1:] if ast.get_docstring(node) is not None else node.body
     lines = source.split('\n')
     first, last = body[0].lineno - 1, node.end_lineno  # 0-based start, 1-based end
     indent = ' ' * body[0].col_offset
-    where = f'extensions/exercises/ex{exercise}/README.md'
-    raise_ = f"{indent}raise NotImplementedError('exercise {exercise}: write {qualname} ({where})')"
-    return '\n'.join(lines[:first] + [raise_] + lines[last:])
+    message = (
+        f"'exercise {exercise}: write {qualname} (extensions/exercises/ex{exercise}/README.md)'"
+    )
+    raise_ = [f'{indent}raise NotImplementedError({message})']
+    if len(raise_[0]) > 100:
+        raise_ = [f'{indent}raise NotImplementedError(', f'{indent}    {message}', f'{indent})']
+    return '\n'.join(lines[:first] + raise_ + lines[last:])
 
 
-def make_copy(target, exercises=BLANKS):
-    """Copy the repository to target and blank the exercises' functions; returns what it blanked."""
+def make_copy(target, exercises=EXERCISES):
+    """Copy the repository to target and blank the functions of `exercises`; returns what it
+    blanked."""
     if os.path.exists(target) and os.listdir(target):
         raise SystemExit(f'student: error: {target} exists and is not empty; give a new folder')
     for f in files(ROOT):
@@ -80,27 +96,52 @@ def make_copy(target, exercises=BLANKS):
             continue
         os.makedirs(os.path.dirname(os.path.join(target, f)) or target, exist_ok=True)
         shutil.copy2(os.path.join(ROOT, f), os.path.join(target, f))
-    if os.path.exists(os.path.join(ROOT, '.venv', 'installed')):  # make's mark of a whole install
-        os.symlink(os.path.join(ROOT, '.venv'), os.path.join(target, '.venv'))
     blanked = []
-    for exercise, functions in exercises.items():
-        for path, qualname in functions:
+    for exercise in sorted(exercises):
+        for path, qualname in BLANKS.get(exercise, []):
             full = os.path.join(target, path)
             with open(full) as fh:
                 source = blank(fh.read(), qualname, exercise)
             with open(full, 'w') as fh:
                 fh.write(source)
             blanked.append(f'{path}:{qualname}')
+    with open(os.path.join(target, HANDED_OUT), 'w') as fh:
+        json.dump({'exercises': sorted(exercises), 'blanked': blanked}, fh, indent=1)
+        fh.write('\n')
     return blanked
 
 
+def exercise_list(text):
+    """'1,2,3' -> [1, 2, 3], each an exercise."""
+    try:
+        chosen = sorted({int(part) for part in text.split(',') if part.strip()})
+    except ValueError:
+        chosen = []
+    if not chosen or not set(chosen) <= set(EXERCISES):
+        raise argparse.ArgumentTypeError(f'exercises from 1 to 7, e.g. 1,2,3 (got {text})')
+    return chosen
+
+
+def setup_line(target):
+    """The one line that gives a copy its environment: a .venv of its own, that reuses this
+    repository's packages where it has them (no download; it survives moving the copy)."""
+    venv = os.path.join(ROOT, '.venv')
+    if os.path.exists(os.path.join(venv, 'installed')):  # make's mark of a whole install
+        return f'cd {target} && make reuse-venv FROM={venv}'
+    return f'cd {target} && make install'
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        raise SystemExit('student: error: give one new folder (make student DIR=path)')
-    blanked = make_copy(argv[0])
-    print(f'wrote a student copy to {argv[0]}; blanked: {", ".join(blanked)}')
-    print(f'start with: cd {argv[0]} && make check EX=1')
+    parser = argparse.ArgumentParser(prog='student', description=__doc__.split('\n')[0])
+    parser.add_argument('dir', help='a new folder for the copy')
+    parser.add_argument('--exercises', type=exercise_list, default=list(EXERCISES))
+    args = parser.parse_args(argv)
+    blanked = make_copy(args.dir, args.exercises)
+    handed = ', '.join(map(str, args.exercises))
+    print(f'wrote a student copy to {args.dir}: exercises {handed}; blanked: {", ".join(blanked)}')
+    print(f'set up, once: {setup_line(args.dir)}')
+    print('(make install builds the copy its own .venv, about 80 s and 5.5 GB: on another machine)')
+    print(f'then: cd {args.dir} && make check EX={args.exercises[0]}')
 
 
 if __name__ == '__main__':

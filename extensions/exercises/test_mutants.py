@@ -151,6 +151,13 @@ def no_float32(logits, r):
     return (torch.logsumexp(logits, 1) - torch.logsumexp(wrong, 1)).mean()
 
 
+def downcast_to_float32(logits, r):  # right for bf16, but float64 logits lose precision
+    logits = logits.float()
+    is_r = torch.arange(logits.shape[1], device=r.device) == r[:, None]
+    wrong = logits.masked_fill(is_r, float('-inf'))
+    return (torch.logsumexp(logits, 1) - torch.logsumexp(wrong, 1)).mean()
+
+
 def summed_over_the_batch(logits, r):
     logits = logits.float()
     is_r = torch.arange(logits.shape[1], device=r.device) == r[:, None]
@@ -184,6 +191,7 @@ MUTANTS = [
     (5, (regularizer, 'output_regularizer'), the_printed_sign),
     (5, (regularizer, 'output_regularizer'), clamped),
     (5, (regularizer, 'output_regularizer'), no_float32),
+    (5, (regularizer, 'output_regularizer'), downcast_to_float32),
     (5, (regularizer, 'output_regularizer'), summed_over_the_batch),
 ]
 

@@ -1,6 +1,7 @@
 """Check of exercise 5: the output regularizer -log(1 - p̂_r) against its formula (written with
 softmax, in float64), autograd's numerical gradient, the direction descent moves p̂_r, and the
-analytic gradient where the head is certain (p̂_r -> 1), in float32 whatever the logits' dtype."""
+analytic gradient where the head is certain (p̂_r -> 1), in at least float32 (promoted, never
+downcast: float32 for bf16 and float16 logits, float64 for float64)."""
 
 import torch
 
@@ -22,7 +23,10 @@ def test_equals_the_formula_and_passes_gradcheck():
     for K in (2, 5):
         logits = torch.randn(6, K, dtype=torch.float64, requires_grad=True)
         r = torch.randint(K, (6,))
-        got, want = regularizer.output_regularizer(logits, r).double(), formula(logits, r)
+        got, want = regularizer.output_regularizer(logits, r), formula(logits, r)
+        assert got.dtype == torch.float64, (
+            f'float64 logits gave a {got.dtype} term: promote to at least float32, never downcast'
+        )
         assert torch.allclose(got, want), f'K = {K}: {got.item():.6f}, not {want.item():.6f}'
         assert torch.autograd.gradcheck(
             lambda a, r=r: regularizer.output_regularizer(a, r), (logits,)
@@ -66,11 +70,20 @@ def test_the_gradient_where_the_head_is_certain():
     assert regularizer.output_regularizer(logits.detach(), torch.tensor([1, 0])) < 1e-6  # p̂_r ≈ 0
 
 
-def test_float32_whatever_the_logits_dtype():
+def test_at_least_float32_promoted_never_downcast():
     """Under bf16 autocast the head's logits come in bf16 (8 bits of mantissa): the term must be
-    computed and returned in float32, as close to the float64 formula as float32 allows."""
+    computed and returned in float32, as close to the float64 formula as float32 allows; float16
+    likewise; float32 and float64 logits keep their dtype (gradcheck needs float64)."""
     torch.manual_seed(2)
-    logits, r = (4 * torch.randn(64, 3)).bfloat16(), torch.randint(3, (64,))
-    got, want = regularizer.output_regularizer(logits, r), formula(logits, r)
-    assert got.dtype == torch.float32, f'returned {got.dtype}, not torch.float32'
-    assert torch.allclose(got.double(), want, rtol=1e-5), f'{got.item():.6f}, not {want.item():.6f}'
+    logits, r = 4 * torch.randn(64, 3), torch.randint(3, (64,))
+    for dtype, out in (
+        (torch.bfloat16, torch.float32),
+        (torch.float16, torch.float32),
+        (torch.float32, torch.float32),
+        (torch.float64, torch.float64),
+    ):
+        low = logits.to(dtype)
+        got, want = regularizer.output_regularizer(low, r), formula(low, r)
+        assert got.dtype == out, f'{dtype} logits: returned {got.dtype}, not {out}'
+        close = torch.allclose(got.double(), want, rtol=1e-5)
+        assert close, f'{dtype} logits: {got.item():.6f}, not {want.item():.6f}'
