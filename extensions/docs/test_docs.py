@@ -133,6 +133,13 @@ def first(a):
 Y = first(X)
 
 
+# A comment right above a definition
+# joins its docstring.
+def second():
+    """Second's docstring."""
+    return 2
+
+
 class Thing:
     """A thing."""
 
@@ -168,6 +175,11 @@ def test_a_docstring_or_a_comment_block_is_the_note_beside_the_lines_it_explains
             ['Y = first(X)'],
             False,
         ),
+        (
+            "A comment right above a definition\njoins its docstring.\n\nSecond's docstring.",
+            ['def second():', 'return 2'],
+            False,
+        ),
         ('A thing.', ['class Thing:', '', 'def bare(self):', 'return 1'], False),
         (
             'A method with a docstring has its own row.',
@@ -176,7 +188,7 @@ def test_a_docstring_or_a_comment_block_is_the_note_beside_the_lines_it_explains
         ),
         ('## a heading', [], True),
     ]
-    names = {'first', 'Thing', 'Thing.bare', 'Thing.told', 'Thing.told.inner'}
+    names = {'first', 'second', 'Thing', 'Thing.bare', 'Thing.told', 'Thing.told.inner'}
     assert set(anchors.values()) == names
 
 
