@@ -7,7 +7,7 @@ we also report the chance-corrected complexity
 0 at chance and 1 when every random label is read. For K = 2 it is
 $2a - 1 = \frac{1}{n} \sum_i \sigma_i s_i$ with $\sigma_i = \pm 1$ the random label and
 $s_i = \pm 1$ the head's guess: the empirical Rademacher correlation (our reading of the workshop
-paper, not its formula). A plain accuracy gets Wilson's binomial interval.
+paper, not its formula). A plain accuracy gets Wilson's binomial interval ([Wilson 1927]).
 
 Fresh heads (`fit_heads`, ours): the linear head h of model.py fitted on frozen features to
 convergence, as ridge-penalized multinomial logistic regression solved by full-batch L-BFGS. The
@@ -43,6 +43,7 @@ errors imply.
 
 [Becker & Risse 2024]: https://arxiv.org/abs/2411.19640
 [Cover 1965]: https://doi.org/10.1109/PGEC.1965.264137
+[Wilson 1927]: https://www.jstor.org/stable/2276774
 """
 
 import math
@@ -87,7 +88,8 @@ def capacity(dim, n, num_classes, K, layout):
 
 
 def wilson_interval(acc, n, z=1.96):
-    """95% Wilson score interval of a binomial proportion acc observed on n samples."""
+    """95% Wilson score interval ([Wilson 1927]) of a binomial proportion acc observed on n
+    samples."""
     if n == 0:
         return [0.0, 1.0]
     center = (acc + z * z / (2 * n)) / (1 + z * z / n)

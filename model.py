@@ -8,9 +8,10 @@ the random-label head with K outputs (K = `--random-labels`). Two layouts of h (
   Stored as one $\mathrm{Linear}(D, C \cdot K)$, viewed (B, C, K) and indexed by y: no loop.
 - `shared` (the ICLR paper, [Becker et al. 2026], the "RLP-head"): one $\mathrm{Linear}(D, K)$.
 
-Taps (`--taps`): where heads attach. `stage1` ... `stage{S-1}` are the globally average-pooled
-outputs of the backbone's stages, from the input side; `penultimate` is z, the pooled output of the
-last stage (so it is not tapped twice). Each tap has its own head and its own accuracy.
+Taps (`--taps`): where heads attach (at any depth: [Becker et al. 2026]). `stage1` ...
+`stage{S-1}` are the globally average-pooled outputs of the backbone's stages, from the input side;
+`penultimate` is z, the pooled output of the last stage (so it is not tapped twice). Each tap has
+its own head and its own accuracy.
 
 Backbones: WRN-16-4 ([Zagoruyko & Komodakis 2016], the ICLR paper's CIFAR network), ResNet-18
 from torchvision with a CIFAR stem (3x3 conv, stride 1, no max-pool; [He et al. 2016]), and a

@@ -46,6 +46,7 @@ PAPERS = {
     'He et al. 2016': 'https://arxiv.org/abs/1512.03385',
     'Loshchilov & Hutter 2017': 'https://arxiv.org/abs/1608.03983',
     'Jiang et al. 2020': 'https://arxiv.org/abs/1912.02178',
+    'Wilson 1927': 'https://www.jstor.org/stable/2276774',
 }
 
 
