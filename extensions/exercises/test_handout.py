@@ -70,7 +70,7 @@ def test_a_moved_copy_sets_up_in_the_one_line_it_prints_and_passes_check_1(tmp_p
     if not os.path.exists(os.path.join(ROOT, '.venv', 'installed')):
         pytest.skip('the reference has no .venv of its own: the set-up line is make install')
     first, moved = tmp_path / 'first', tmp_path / 'elsewhere' / 'rlp-student'
-    made = shell(f'make student DIR={first} EX=2', ROOT)
+    made = shell(f'make student DIR={first} EX=2', ROOT, PYTHON=sys.executable)
     assert made.returncode == 0, made.stdout + made.stderr
     lines = [line for line in made.stdout.split('\n') if line.startswith('set up, once: ')]
     assert len(lines) == 1, made.stdout
