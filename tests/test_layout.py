@@ -3,6 +3,7 @@ and in the committed example reports renders as one table."""
 
 import ast
 import glob
+import json
 import os
 import re
 import subprocess
@@ -92,3 +93,37 @@ def test_the_readme_gives_the_reading_lists_length_as_it_is():
     lines = sum(len(open(os.path.join(ROOT, f'{name}.py')).readlines()) for name in files)
     with open(os.path.join(ROOT, 'README.md')) as f:
         assert f'({lines:,} lines;' in ' '.join(f.read().split()), lines
+
+
+def signed_numbers(text):
+    """Every signed decimal a text quotes, '+9.1', '−0.31', with its minus signs written one way."""
+    return set(re.findall(r'(?<![\w.])[+-]\d+\.\d+', text.replace('−', '-')))
+
+
+def json_numbers(value):
+    """The numbers of a committed json as a report would print them: signed, to 1 or 2 decimals,
+    as they are and in points (×100)."""
+    if isinstance(value, dict):
+        return set().union(*map(json_numbers, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(json_numbers, value)) if value else set()
+    if isinstance(value, float):
+        return {f'{x:+.{d}f}' for x in (value, 100 * value) for d in (1, 2)}
+    return set()
+
+
+def test_the_readme_and_the_results_quote_only_signed_values_the_committed_reports_hold():
+    """Every signed value README.md and RESULTS.md quote (a per-network value, a difference, a
+    τ) is in a committed report of example/ or in one of its json files."""
+    held = set()
+    for pattern in ('example/**/*.md', 'example/**/*.txt'):
+        for path in glob.glob(pattern, root_dir=ROOT, recursive=True):
+            with open(os.path.join(ROOT, path)) as f:
+                held |= signed_numbers(f.read())
+    for path in glob.glob('example/**/*.json', root_dir=ROOT, recursive=True):
+        with open(os.path.join(ROOT, path)) as f:
+            held |= json_numbers(json.load(f))
+    for path in ('README.md', 'RESULTS.md'):
+        with open(os.path.join(ROOT, path)) as f:
+            quoted = signed_numbers(f.read())
+        assert not quoted - held, (path, sorted(quoted - held))

@@ -74,8 +74,12 @@ def test_granulated_tau_on_a_hand_worked_grid():
     gap = np.array([c['a'] + 2 * c['b'] + 0.1 * c['seed'] for c in configs])
     measure = np.array([c['a'] - c['b'] + 0.01 * c['seed'] for c in configs])
     per, psi = measures.granulated_tau(configs, measure, gap, ('a', 'b'))
-    assert per == {'a': {'tau': 1.0, 'ci': [1.0, 1.0]}, 'b': {'tau': -1.0, 'ci': [-1.0, -1.0]}}
-    assert psi == {'psi': 0.0, 'ci': [0.0, 0.0]}  # Ψ: the mean over the two hyperparameters
+    # the exact interval over the 2 configurations (each with its 2 seeds): 2 of 2 concordant
+    # has the lower bound 0.025^(1/2); Ψ: the mean of the bounds at 97.5% each (0.0125^(1/2))
+    low, low_psi = 2 * 0.025**0.5 - 1, 2 * 0.0125**0.5 - 1
+    assert per['a'] == {'tau': 1.0, 'ci': pytest.approx([low, 1.0]), 'configurations': 2}
+    assert per['b'] == {'tau': -1.0, 'ci': pytest.approx([-1.0, -low]), 'configurations': 2}
+    assert psi == {'psi': 0.0, 'ci': pytest.approx([(low_psi - 1) / 2, (1 - low_psi) / 2])}
     # a hyperparameter that never varies alone has no groups
     assert measures.granulated_tau(configs[:1], measure[:1], gap[:1], ('a',)) == ({'a': None}, None)
 
@@ -260,6 +264,12 @@ def test_measures_json_keeps_its_contract(tiny_study):
             assert -1 <= lo <= grains[h]['tau'] <= hi <= 1
         assert out['psi'][name]['ci'][0] <= out['psi'][name]['psi'] <= out['psi'][name]['ci'][1]
     assert {'train_acc', 'train_loss', 'inv_margin_sq', 'dist_fro_n'} <= set(out['tau'])
+    assert set(out['tau_fitted']) == set(out['tau']) and out['fitted_rule'].startswith('none')
+    assert out['versus_train_acc']['train_acc'] is None
+    for v in out['versus_train_acc'].values():
+        if v is not None:
+            assert {'diff', 'ci', 'ci_holm', 'p', 'p_holm'} <= set(v) and v['p_holm'] >= v['p']
+    assert all(n['epochs'] == 2 and n['reached'] is None for n in out['networks'])
     assert set(out['learning_rate']) == {'all', '0.02', '0.1'}
     assert set(out['prediction']) == {'stage1', 'stage2', 'penultimate'}
     for tap in out['prediction'].values():
@@ -282,6 +292,11 @@ def test_sentences_from_intervals_that_hold_0_give_bounds_and_claim_no_equality(
     text = measures.measure_sentence('m', tau, {'diff': -0.05, 'ci': [-0.32, 0.2]})
     bounds = 'τ = +0.12, within [-0.13, +0.37]; τ − τ(train_acc) = -0.05 [-0.32, +0.20].'
     assert text == f'**m**: {bounds}'
+    raw_only = {'diff': -0.3, 'ci': [-0.5, -0.1], 'ci_holm': [-0.6, 0.02]}
+    adjusted = measures.measure_sentence('m', tau, raw_only)
+    assert 'Holm-adjusted [-0.60, +0.02]' in adjusted and 'worse than' not in adjusted
+    off = measures.measure_sentence('m', tau, raw_only | {'ci_holm': [-0.6, -0.05]})
+    assert off.endswith('it ranks worse than training accuracy alone.')
     part = {'networks': 16, 'online': tau, 'a_train': tau, 'difference': {'diff': 0, 'ci': [-1, 1]}}
     text += ' ' + measures.lr_sentence({'all': part, '0.02': part, '0.1': part})
     assert 'holds 0, so these networks do not order the two' in text

@@ -38,6 +38,7 @@ import data as data_lib
 import plumbing
 import train as train_lib
 from extensions.report.markdown import bounded
+from extensions.report.power import implied_df
 from metrics import DRAWS, controls, measure, tap_features
 
 from .taps import TapError, extractor, layer_names, pool, reinitialized, resolve_layers
@@ -391,7 +392,8 @@ def sentence(t):
             'every fit reads about 100%: the head shatters any labels on these few samples (n per '
             'head against 2D(K-1)), so this measurement is uninformative; use more samples'
         )
-    text = bounded('m', {'ci': t['memorization_ci'], 'se': t['memorization_se'], 'n': 1})
+    ci, se = t['memorization_ci'], t['memorization_se']
+    text = bounded('m', {'ci': ci, 'se': se, 'df': implied_df(ci, se)})  # Welch's df, ~30
     if t['memorization_ci'][0] > 0:
         text += ': the training features hold more random labels than held-out ones'
     elif t['memorization_ci'][1] < 0:

@@ -9,7 +9,9 @@ import matplotlib
 matplotlib.use('Agg')  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from metrics import detectable, interval_words  # noqa: E402
+from metrics import interval_words  # noqa: E402
+
+from .power import detectable  # noqa: E402
 
 
 def prose(text):
@@ -44,12 +46,14 @@ def bounded(what, e, unit='points', scale=100):
     where = interval_words(*e['ci'])
     if where != 'holds 0':
         return f'{text}, {where}'
-    return f'{text}; an effect of {smallest(e, scale):.1f} would have been detected'
+    return f'{text}; an effect of {smallest(e, scale):.1f} would have been detected (80% power)'
 
 
 def smallest(e, scale=100):
-    """The smallest true effect an estimate detects (5% two-sided, with 80% power)."""
-    df = e['n'] - 1 if e.get('n', 1) > 1 else math.inf
+    """The smallest true effect an estimate detects (5% two-sided, with 80% power), from the
+    noncentral t at the interval's own degrees of freedom (power.py): e['df'] where given, else
+    n - 1 (an interval over n networks or pools; n = 1: the normal)."""
+    df = e.get('df') or (e['n'] - 1 if e.get('n', 1) > 1 else math.inf)
     return scale * detectable(e['se'], df)
 
 

@@ -446,7 +446,9 @@ def positive_control_section(runs):
         verdict = 'the control did NOT light up: do not trust the other numbers'
     sentence = (
         f'Trained on r through the penultimate head, a_train − a_fresh lies above 0 in {sum(own)} '
-        f'of {len(own)} networks, each by its own interval: {verdict}. Over the networks, '
+        f'of {len(own)} networks, each by its own interval (were r in none of them, all '
+        f'{len(own)} would lie above 0 with a chance of {0.025 ** len(own):.1g}): {verdict}. Over '
+        'the networks, '
         f'{bounded("a_train − a_fresh", specific)}. {m_sentence(seeds)}.'
     )
     return [table(['tap', *CONTROLS], rows), f'**What it shows.** {sentence}']

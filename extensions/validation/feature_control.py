@@ -19,7 +19,9 @@ import statistics
 import torch
 import torch.nn.functional as F
 
-from metrics import across_networks, controls, tap_features
+from metrics import controls, tap_features
+
+from .pools import over_pools
 
 STRENGTHS = [0.0, 0.25, 0.5, 1.0]
 EMBED_NOISE = 0.25  # the share of training labels the embedding is made to memorize
@@ -81,9 +83,9 @@ def one_network(model, data, seed, device):
     return out
 
 
-def feature_control(networks, device):
-    """networks: [(model, data)]. Returns [{design, strength, fitted, taps: {penultimate: ...}}],
-    m combined over the networks (metrics.across_networks)."""
+def feature_control(networks, device, pools):
+    """networks: [(model, data)], pools: the pool of each. Returns [{design, strength, fitted,
+    taps: {penultimate: ...}}], m combined over the pools (pools.over_pools)."""
     points = {}
     for i, (model, data) in enumerate(networks):
         for key, value in one_network(model, data, 100 + i, device).items():
@@ -91,8 +93,8 @@ def feature_control(networks, device):
     out = []
     for (design, s), rows in points.items():
         found = [f for f, _ in rows]
-        m = across_networks(
-            [f['memorization'] for f in found], [f['memorization_se'] for f in found]
+        m = over_pools(
+            [f['memorization'] for f in found], [f['memorization_se'] for f in found], pools
         )
         tap = {k: statistics.mean(f[k] for f in found) for k in ('a_train', 'a_fresh', 'a_heldout')}
         tap |= {'a_init': None, 'memorization': m['mean'], 'memorization_ci': m['ci']}

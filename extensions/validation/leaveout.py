@@ -5,7 +5,9 @@ over networks trained on random halves S of a pool. A complementary pair of netw
 sample in exactly one of them) gives an unbiased estimate of mem(i) for every sample of the pool.
 """
 
+import itertools
 import math
+import statistics
 
 import torch
 
@@ -52,8 +54,22 @@ def spearman(x, y):
     return (rx @ ry).item() / denominator if denominator > 0 else None
 
 
-def spearman_critical(n):
-    """|ρ| beyond which Spearman's ρ of n points differs from 0 (two-sided 5%): exact values for
-    small n (Zar 1972), else the normal approximation."""
-    exact = {4: 1.0, 5: 1.0, 6: 0.886, 7: 0.786, 8: 0.738, 9: 0.700, 10: 0.648}
-    return exact.get(n, 1.96 / math.sqrt(max(n - 1, 1)))
+def spearman_exact(n, alpha=0.05):
+    """Spearman's ρ of n points against the null of no order, from its exact permutation
+    distribution (all n! orders, n ≤ 8; the normal approximation above): (the smallest |ρ| whose
+    two-sided p is ≤ alpha, or None where no ρ reaches it; the p of |ρ| = 1). At n = 4 even
+    |ρ| = 1 has p = 2/24; at n = 5, 2/120."""
+    if n > 8:
+        critical = statistics.NormalDist().inv_cdf(1 - alpha / 2) / math.sqrt(n - 1)
+        return critical, 2 / math.factorial(n)
+    d = n * (n * n - 1)
+    rhos = [
+        1 - 6 * sum((i - j) ** 2 for i, j in enumerate(p)) / d
+        for p in itertools.permutations(range(n))
+    ]
+    size = len(rhos)
+    p_one = sum(abs(r) >= 1 - 1e-12 for r in rhos) / size
+    for c in sorted({round(abs(r), 12) for r in rhos}):
+        if sum(abs(r) >= c - 1e-12 for r in rhos) / size <= alpha:
+            return c, p_one
+    return None, p_one

@@ -18,6 +18,7 @@ its contract (README.md of this folder).
 
 import glob
 import json
+import math
 import os
 import statistics
 import sys
@@ -32,11 +33,12 @@ import data as data_lib  # noqa: E402
 import plumbing  # noqa: E402
 import train as train_lib  # noqa: E402
 from extensions.report.markdown import bounded, prose, save, smallest, table  # noqa: E402
-from metrics import across_networks, interval_words, measure  # noqa: E402
+from metrics import interval, interval_words, measure  # noqa: E402
 
 from . import capacity as capacity_lib  # noqa: E402
 from .feature_control import EMBED_NOISE, feature_control  # noqa: E402
-from .leaveout import feldman_zhang, mean_and_error, spearman, spearman_critical  # noqa: E402
+from .leaveout import feldman_zhang, mean_and_error, spearman, spearman_exact  # noqa: E402
+from .pools import lit_per_network, over_pools  # noqa: E402
 from .train_half import half_of  # noqa: E402
 
 TAP = 'penultimate'
@@ -81,9 +83,16 @@ def network(run, device):
 # --- the numbers ----------------------------------------------------------------------------------
 
 
-def combine(probes):
+def pools_of(runs):
+    """The pool of each network: its label seed (halves 2k and 2k + 1 share pool k)."""
+    return [r['results']['config']['label_seed'] for r in runs]
+
+
+def combine(probes, pools):
     """Per tap: the networks' mean accuracies, and m, a_train - a_fresh (specific) and a_fresh -
-    a_init (trained) with intervals over the networks (metrics.across_networks)."""
+    a_init (trained) with intervals whose unit is the pool (pools.over_pools: the halves of a
+    pool averaged, t with pools - 1 degrees of freedom); `specific_each`: every network's own
+    a_train - a_fresh interval (the positive control is judged per network)."""
     taps = {}
     for tap in probes[0]['taps']:
         rows = [p['taps'][tap] for p in probes]
@@ -91,11 +100,12 @@ def combine(probes):
             k: statistics.mean(r[k] for r in rows)
             for k in ('a_train', 'a_fresh', 'a_heldout', 'a_init')
         }
-        t['m'] = across_networks(
-            [r['memorization'] for r in rows], [r['memorization_se'] for r in rows]
+        t['m'] = over_pools(
+            [r['memorization'] for r in rows], [r['memorization_se'] for r in rows], pools
         )
         for key in ('specific', 'trained'):
-            t[key] = across_networks([r[key] for r in rows], [r[f'{key}_se'] for r in rows])
+            t[key] = over_pools([r[key] for r in rows], [r[f'{key}_se'] for r in rows], pools)
+        t['specific_each'] = [r['specific_ci'] for r in rows]
         online = [r['online'] for r in rows if r['online'] is not None]
         t['online'] = statistics.mean(online) if online else None
         taps[tap] = t | {k: rows[0][k] for k in ('dim', 'samples_per_head')}
@@ -137,7 +147,7 @@ def setting(name, runs, device):
         'train_acc': statistics.mean(f['train_acc'] for f in finals),
         'train_acc_noisy': statistics.mean(noisy) if noisy else None,
         'test_acc': statistics.mean(f['test_acc'] for f in finals),
-        'taps': combine([r['probe'] for r in runs]),
+        'taps': combine([r['probe'] for r in runs], pools_of(runs)),
         **leave_out(runs, device),
     }
 
@@ -149,7 +159,7 @@ def shared_heads(runs, device):
         cfg, _, data, model, init_model = network(run, device)
         args = (cfg.random_labels, 'shared', train_lib.probe_seed(cfg), device)
         probes.append(measure(model, init_model, data, *args))
-    return combine(probes)
+    return combine(probes, pools_of(runs))
 
 
 # --- words ----------------------------------------------------------------------------------------
@@ -177,6 +187,7 @@ def verdict(settings, control, feature, per_class):
     trained = [s['taps'][TAP]['trained'] for s in settings]
     fz = [s['fz_memorization'] for s in settings if s['fz_memorization'] is not None]
     held = sum(interval_words(*m['ci']) == 'holds 0' for m in ms)
+    fit = slope([m['mean'] for m in ms], [s['fz_memorization'] for s in settings])
     text = prose(f"""Across the {len(settings)} settings the leave-out memorization ranges from
         {min(fz):.2f} to {max(fz):.2f}, while m at the penultimate tap holds 0 in {held} of them;
         every interval lies within {bounds(ms)} points, and an m of {max(map(smallest, ms)):.1f}
@@ -188,9 +199,11 @@ def verdict(settings, control, feature, per_class):
         if interval_words(*e['ci']) != 'holds 0'
     ]
     text += f' (off 0 in {", ".join(off)}).' if off else ' (it holds 0 in every setting).'
-    specific = control['taps'][TAP]['specific']
-    lit = 'a fresh head finds r where f was trained on it' if specific['ci'][0] > 0 else 'NOT lit'
-    text += f' The positive control (--memorize): {bounded("a_train − a_fresh", specific)}: {lit}.'
+    if fit is not None:
+        lo, hi = fit['range']
+        what = f"m's change from leave-out memorization {lo:.2f} to {hi:.2f} (a fitted line)"
+        text += f' {bounded(what, fit["change"])}.'
+    text += ' ' + positive_control_sentence(control['taps'][TAP])
     rank, embedding = strongest(feature, 'rank'), strongest(feature, 'embedding')
     whats = {
         'rank': f'training features carry {rank["strength"]:.0%} more dimensions than held-out',
@@ -206,6 +219,54 @@ def verdict(settings, control, feature, per_class):
         text += ' ' + prose(f"""With per-class heads ({pc['samples_per_head']:.0f} samples per head)
             m = {span(pc['m'])}; with a shared head on these networks, {span(shared['m'])}.""")
     return text
+
+
+def slope(ms, fz):
+    """m against leave-out memorization across the settings: the least-squares slope, and the
+    change it implies over the observed range of leave-out memorization, with its 95% interval
+    (t with settings - 2 degrees of freedom; the residuals carry m's own error and the settings'
+    spread). None with fewer than 3 settings."""
+    pairs = [(m, x) for m, x in zip(ms, fz, strict=True) if x is not None]
+    ms, fz, k = [m for m, _ in pairs], [x for _, x in pairs], len(pairs)
+    if k < 3:
+        return None
+    x_mean, y_mean = statistics.fmean(fz), statistics.fmean(ms)
+    sxx = sum((x - x_mean) ** 2 for x in fz)
+    b = sum((x - x_mean) * (y - y_mean) for x, y in zip(fz, ms, strict=True)) / sxx
+    residual = sum((y - y_mean - b * (x - x_mean)) ** 2 for x, y in zip(fz, ms, strict=True))
+    se = math.sqrt(residual / (k - 2) / sxx)
+    span_ = max(fz) - min(fz)
+    change = {'mean': b * span_, 'se': se * span_, 'n': k - 1, 'df': k - 2}
+    change['ci'] = interval(b * span_, se * span_, k - 2)
+    return {'slope': b, 'slope_se': se, 'range': [min(fz), max(fz)], 'change': change}
+
+
+def positive_control_sentence(t):
+    """The positive control, judged per network by its own interval, with the chance that every
+    network lights up when none holds r; then the interval over the pools."""
+    lit = lit_per_network(t['specific_each'])
+    verdict = (
+        'a fresh head finds r where f was trained on it'
+        if lit['above'] == lit['networks']
+        else 'NOT lit in every network'
+    )
+    return prose(f"""The positive control (--memorize): a_train − a_fresh lies above 0 in
+        {lit['above']} of {lit['networks']} networks, each by its own interval (were r in none of
+        them, all {lit['networks']} would lie above 0 with a chance of {lit['chance_all']:.1g}):
+        {verdict}. Over the {t['specific']['pools']} pools,
+        {bounded('a_train − a_fresh', t['specific'])}.""")
+
+
+def rank_sentence(n):
+    """What Spearman's ρ over n settings can show (its exact permutation distribution)."""
+    critical, p_one = spearman_exact(n)
+    if critical is None:
+        return prose(f"""With {n} settings no ρ can differ from 0 at 5%: even a perfect ordering
+            (|ρ| = 1) has p = {p_one:.3f}.""")
+    if critical >= 1:
+        return prose(f"""With {n} settings only a perfect ordering differs from 0 at 5%: |ρ| = 1
+            has p = {p_one:.3f}.""")
+    return f'With {n} settings |ρ| ≥ {critical:.2f} differs from 0 at 5% (exact).'
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -326,8 +387,7 @@ def markdown(folder, runs, settings, control, feature, per_class, rho, capacity,
     parts.append('## 5. Rank correlation of m with leave-out memorization across settings')
     rows = [[t, '—' if r is None else f'{r:+.2f}'] for t, r in rho.items()]
     parts.append(table(['tap', 'Spearman ρ'], rows))
-    critical = spearman_critical(len(settings))
-    parts.append(f'With {len(settings)} settings |ρ| must exceed {critical:.2f} to differ from 0.')
+    parts.append(rank_sentence(len(settings)))
     parts += ['## 6. Capacity map', capacity_lib.figure(folder, capacity)]
     parts += [capacity_lib.sentence(capacity), '## Verdict', sentence]
     return '\n\n'.join(parts) + '\n'  # blocks apart; a table's rows stay together
@@ -360,7 +420,8 @@ def contract(taps):
         out[tap] |= {
             'memorization': m['mean'],
             'memorization_ci': m['ci'],
-            'networks': m['n'],
+            'networks': m.get('networks', m['n']),
+            'pools': m.get('pools'),
             'between_sd': m['between_sd'],
             'within_se': m['within_se'],
         }
@@ -396,17 +457,23 @@ def report(folder, device='cpu'):
     settings = sorted(
         (setting(n, runs[n], device) for n in plain), key=lambda s: (s['label_noise'], s['subset'])
     )
-    control = {'taps': combine([r['probe'] for r in runs[memorize[0]]])}
+    control = {
+        'taps': combine([r['probe'] for r in runs[memorize[0]]], pools_of(runs[memorize[0]]))
+    }
     clean = min(plain, key=noise.get)
     clean_networks = [network(r, device) for r in runs[clean]]
-    feature = feature_control([(net[3], net[2]) for net in clean_networks], device)
+    pools = pools_of(runs[clean])
+    feature = feature_control([(net[3], net[2]) for net in clean_networks], device, pools)
     per_class = None
     if pc := [n for n in runs if n.startswith('perclass') and 'memorize' not in n]:
         per_class = setting(pc[0], runs[pc[0]], device) | {
             'shared': shared_heads(runs[pc[0]], device)
         }
         if pc_control := [n for n in runs if n.startswith('perclass') and 'memorize' in n]:
-            per_class['positive_control'] = combine([r['probe'] for r in runs[pc_control[0]]])
+            pc_runs = runs[pc_control[0]]
+            per_class['positive_control'] = combine(
+                [r['probe'] for r in pc_runs], pools_of(pc_runs)
+            )
     fz = [s['fz_memorization'] for s in settings]
     rho = {t: spearman([s['taps'][t]['m']['mean'] for s in settings], fz) for t in control['taps']}
     networks = [
@@ -436,6 +503,7 @@ def report(folder, device='cpu'):
         if per_class
         else None,
         'spearman': rho,
+        'slope': slope([s['taps'][TAP]['m']['mean'] for s in settings], fz),
         'commit': commit,
         'verdict': sentence,
     }
