@@ -206,6 +206,14 @@ check: $(ENV)
 	@[ -f extensions/exercises/ex$(EX)/check_ex$(EX).py ] || { echo 'make check: give an exercise, e.g. make check EX=1 (1 to 7)' >&2; exit 2; }
 	$(PYTHON) -m pytest -q -p no:cacheprovider extensions/exercises/ex$(EX)/check_ex$(EX).py
 
+# make autograder OUT=dir [EX=1,2,3]: dir/autograder.zip for Gradescope (exercises/autograder/; the
+# solution is inside: upload it, never hand it out). Grade one submission here as Gradescope does:
+# AUTOGRADER_ROOT=dir PYTHON=.venv/bin/python dir/source/run_autograder (TEACHER.md).
+.PHONY: autograder
+autograder: $(ENV)
+	@[ -n "$(OUT)" ] || { echo 'make autograder: give a folder, e.g. make autograder OUT=../grader' >&2; exit 2; }
+	$(PYTHON) -m extensions.exercises.autograder.bundle $(OUT) $(if $(EX),--exercises $(EX))
+
 # --- reading beside the papers (docs/): `make docs`, DOCS=dir elsewhere --------------------------------
 # The site needs markdown-it-py, latex2mathml and Pygments and none of torch, so they go into a venv
 # of their own (.venv-docs, seconds to build): a clean clone builds the site without building .venv.

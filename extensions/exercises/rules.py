@@ -1,10 +1,13 @@
 """Rules every code check applies to the functions a student writes: the function is the
-student's own (it imports nothing from the checks, whose references are theirs), and where a
-README asks for it, it loops over nothing."""
+student's own (written, and importing nothing from the checks, whose references are theirs), and
+where a README asks for no loop, it runs as fast as one tensor operation (a rule on behaviour: one
+that read the code for loops failed a harmless comprehension and passed a loop in a helper)."""
 
 import ast
 import inspect
+import math
 import textwrap
+import time
 
 
 def source_tree(function):
@@ -12,8 +15,13 @@ def source_tree(function):
 
 
 def imports_no_check(function):
-    """Fail when the function imports from this exercises folder (a check's reference)."""
-    for node in ast.walk(source_tree(function)):
+    """Fail when the function is still the blank `make student` left (nothing of the student's
+    own yet) or imports from this exercises folder (a check's reference)."""
+    tree = source_tree(function)
+    body = tree.body[0].body[1:] if ast.get_docstring(tree.body[0]) else tree.body[0].body
+    blank = len(body) == 1 and isinstance(body[0], ast.Raise)
+    assert not blank, f'{function.__qualname__}: not written yet (its body raises)'
+    for node in ast.walk(tree):
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -25,10 +33,26 @@ def imports_no_check(function):
             )
 
 
-def has_no_loop(function):
-    """Fail when the function has a for or while loop or a comprehension."""
-    loops = (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)
-    found = [type(n).__name__ for n in ast.walk(source_tree(function)) if isinstance(n, loops)]
-    assert not found, (
-        f'{function.__qualname__} loops ({", ".join(found)}): the README asks for none'
+def seconds(function, *args, repeat=5):
+    """The shortest of `repeat` timings of function(*args): the least disturbed by other work."""
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def as_fast_as_one_pass(function, tensor, *args, times=20):
+    """Fail when function(tensor, *args) takes longer than `times` passes over the tensor's memory
+    (a sum over its last dimension, timed beside it, so a busy machine slows both): what the "no
+    loop" of a README is for. A Python loop over the samples costs microseconds a sample, however
+    it hides (a helper, map, a module loaded at run time); one tensor operation does not."""
+    function(tensor, *args)  # once untimed: first calls allocate
+    one_pass = seconds(lambda: tensor.sum(-1))
+    took = seconds(function, tensor, *args)
+    assert took <= times * one_pass, (
+        f'{function.__qualname__} took {1e3 * took:.1f} ms on {tuple(tensor.shape)}, '
+        f'{took / one_pass:.0f} passes over its memory ({1e3 * one_pass:.2f} ms each; at most '
+        f'{times} allowed): a Python loop over the samples?'
     )

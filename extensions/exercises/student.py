@@ -43,7 +43,15 @@ TEACHER_ONLY = [
     'extensions/exercises/test_student_copy.py',
     'extensions/exercises/test_mutants.py',
     'extensions/exercises/test_handout.py',
+    'extensions/exercises/ranges.json',  # where correct code lands: the grader's
 ]
+# folders a copy leaves out: the autograder (its checks hold the answers) and the README's worked
+# example's runs (the capstone's numbers at seed 0)
+TEACHER_ONLY_FOLDERS = ('extensions/exercises/autograder/', 'example/worked/')
+# a copy's git keeps the runs' numbers (a submission carries them; the grader reruns them), not
+# their checkpoints
+RUNS_KEPT = '\n# the runs a submission carries: their numbers, not their checkpoints\nruns/*/*\n'
+RUNS_KEPT += '!runs/*/results.json\n!runs/*/probe.json\n'
 
 
 def files(root):
@@ -92,10 +100,14 @@ def make_copy(target, exercises=EXERCISES):
     if os.path.exists(target) and os.listdir(target):
         raise SystemExit(f'student: error: {target} exists and is not empty; give a new folder')
     for f in files(ROOT):
-        if f in TEACHER_ONLY:
+        if f in TEACHER_ONLY or f.startswith(TEACHER_ONLY_FOLDERS):
             continue
         os.makedirs(os.path.dirname(os.path.join(target, f)) or target, exist_ok=True)
         shutil.copy2(os.path.join(ROOT, f), os.path.join(target, f))
+    with open(os.path.join(target, '.gitignore')) as fh:
+        ignored = fh.read().replace('runs/\n', '')
+    with open(os.path.join(target, '.gitignore'), 'w') as fh:
+        fh.write(ignored + RUNS_KEPT)
     blanked = []
     for exercise in sorted(exercises):
         for path, qualname in BLANKS.get(exercise, []):

@@ -7,6 +7,7 @@ import importlib
 import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -46,7 +47,7 @@ def reference_lines():
 
 
 def test_the_copy_holds_no_answer(copy):
-    for path in student.TEACHER_ONLY:
+    for path in [*student.TEACHER_ONLY, *student.TEACHER_ONLY_FOLDERS]:
         assert not (copy / path).exists(), path
     for functions in student.BLANKS.values():
         for path, qualname in functions:
@@ -60,6 +61,22 @@ def test_the_copy_holds_no_answer(copy):
                 text = open(os.path.join(folder, name), errors='ignore').read()
                 found = [line for line in answers if line in text]
                 assert not found, (os.path.join(folder, name), found[0])
+
+
+def test_the_copys_git_keeps_the_runs_numbers_not_their_checkpoints(copy, tmp_path):
+    """A submission pushed with git carries results.json and probe.json (the grader reruns them)."""
+    repo = tmp_path / 'pushed'
+    shutil.copytree(copy, repo)
+    subprocess.run(['git', 'init', '-q'], cwd=repo, check=True)
+    kept, left = 'runs/plain/results.json', 'runs/plain/checkpoint.pt'
+    for path in (kept, 'runs/plain/probe.json', left):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text('{}')
+    ignored = subprocess.run(
+        ['git', 'check-ignore', kept, 'runs/plain/probe.json', left],
+        cwd=repo, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    assert ignored == [left], ignored
 
 
 def test_every_check_fails_on_a_fresh_copy_naming_what_to_do(copy):
@@ -176,8 +193,8 @@ def test_the_measurement_check_fails_on_wrong_work(exercise, done_right, monkeyp
         'a number not read from the run': right.replace(
             first, f'{name} = {float(value[:-1]) + 0.3:.1f}'
         ),
-        'an answer against the intervals': right.replace(
-            f'q1 = {KEY[exercise]["q1"]}', 'q1 = ' + ('memorization' if exercise == 6 else 'yes')
+        'an answer that is none of the choices': right.replace(
+            f'q1 = {KEY[exercise]["q1"]}', 'q1 = perhaps'
         ),
         'an answer without why': re.sub(r'q1 why = .*', 'q1 why =', right),
         'a reading left out': right.replace(first + '\n', ''),

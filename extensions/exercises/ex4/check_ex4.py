@@ -22,20 +22,24 @@ def plain_gradient(z, w):
 
 
 def test_reversal_is_the_identity_forward_and_minus_lambda_backward():
-    """GRL_λ(z) = z forward; the gradient reaching z is -λ times the plain one, exactly: the
-    sign and the scale, for λ = 0, small, 1 and large, as a float and as a tensor (train.py's)."""
-    torch.manual_seed(0)
-    z = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(7, 3, dtype=torch.float64)
-    plain = plain_gradient(z, w)
-    for lam in (0.0, 0.3, 1.0, 2.5, torch.tensor(0.7, dtype=torch.float64)):
-        out = regularizer.grad_reverse(z, lam)
-        assert torch.equal(out, z), f'λ = {float(lam)}: the forward pass changed z'
-        (reversed_,) = torch.autograd.grad((out @ w).sin().sum(), z)
-        ratio = (reversed_ * plain).sum() / (plain * plain).sum()  # the factor the gradient got
-        assert torch.allclose(reversed_, -float(lam) * plain, rtol=0, atol=1e-14), (
-            f'λ = {float(lam)}: the gradient got the factor {ratio.item():+.3f}, not -λ'
-        )
+    """GRL_λ(z) = z forward; the gradient reaching z is -λ times the plain one: the sign and the
+    scale, for λ = 0, small, 1, large and one drawn afresh, as a float and as a tensor (train.py's),
+    in float64 (exactly) and in float32, the dtype training uses (to float32's precision)."""
+    for dtype, tol in ((torch.float64, 1e-14), (torch.float32, 1e-6)):
+        z = torch.randn(5, 7, dtype=dtype, requires_grad=True)
+        w = torch.randn(7, 3, dtype=dtype)
+        plain = plain_gradient(z, w)
+        drawn = float(torch.empty(()).uniform_(0.01, 10))
+        for lam in (0.0, 0.3, 1.0, 2.5, drawn, torch.tensor(0.7, dtype=dtype)):
+            out = regularizer.grad_reverse(z, lam)
+            assert torch.equal(out, z), f'λ = {float(lam):.4g}: the forward pass changed z'
+            (reversed_,) = torch.autograd.grad((out @ w).sin().sum(), z)
+            ratio = (reversed_ * plain).sum() / (plain * plain).sum()  # the factor it got
+            assert reversed_.dtype == dtype, f'{dtype} in, a {reversed_.dtype} gradient out'
+            assert torch.allclose(reversed_, -float(lam) * plain, rtol=tol, atol=tol), (
+                f'{dtype}, λ = {float(lam):.6g}: the gradient got the factor '
+                f'{ratio.item():+.6f}, not {-float(lam):+.6f}'
+            )
 
 
 def test_what_a_head_reads_in_each_mode():
@@ -52,25 +56,31 @@ def test_what_a_head_reads_in_each_mode():
     ):
         out = regularizer.head_input(z, 2.0, unlearn, memorize)
         assert torch.equal(out, z), f'{unlearn}, memorize={memorize}: forward changed z'
-        g = torch.zeros_like(z)  # sg: out is cut from z's graph, so no gradient at all
+        g = None  # sg: out is cut from z's graph (detach(), or a new leaf), so no gradient
         if out.requires_grad:
-            (g,) = torch.autograd.grad((out @ w).sin().sum(), z)
+            (g,) = torch.autograd.grad((out @ w).sin().sum(), z, allow_unused=True)
+        g = torch.zeros_like(z) if g is None else g
+        ratio = (g * plain).sum() / (plain * plain).sum()  # the factor the gradient got
         assert torch.allclose(g, factor * plain, rtol=0, atol=1e-14), (
-            f'unlearn={unlearn}, memorize={memorize}: the gradient to z is not {factor} x plain'
+            f'--unlearn {unlearn}{" --memorize" if memorize else ""}: the gradient to z is '
+            f'{ratio.item():+.4f} x the plain one, not {factor:+.1f} x'
         )
 
 
 def test_the_dann_ramp_and_the_constant_schedule():
-    """λ_p = λ (2 / (1 + exp(-10 p)) - 1) (Ganin & Lempitsky 2015) at 21 points of training,
-    and `constant` is λ throughout."""
-    for lam in (3.0, 0.5):
+    """λ_p = λ (2 / (1 + exp(-10 p)) - 1) (Ganin & Lempitsky 2015) at the ends of training and at
+    200 points drawn afresh on every run (no fixed grid to be exact on), and `constant` is λ
+    throughout."""
+    points = [0.0, 1.0, *torch.rand(200, dtype=torch.float64).tolist()]
+    for lam in (3.0, 0.5, float(torch.empty(1).uniform_(0.01, 10))):
         cfg = SimpleNamespace(lam=lam, lam_schedule='dann')
-        for p in [i / 20 for i in range(21)]:
+        for p in points:
             expected = lam * (2 / (1 + math.exp(-10 * p)) - 1)
-            got = train.lam_at(p, cfg)
+            got = float(train.lam_at(p, cfg))
             assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (
-                f'dann, λ = {lam}, p = {p}: {got}, not {expected}'
+                f'--lam-schedule dann, --lam {lam:.4g}, p = {p:.6f}: λ = {got:.9f}, '
+                f'not {expected:.9f}'
             )
         cfg.lam_schedule = 'constant'
-        values = {train.lam_at(p / 20, cfg) for p in range(21)}
-        assert values == {lam}, f'constant, λ = {lam}: {sorted(values)}'
+        values = {float(train.lam_at(p, cfg)) for p in points}
+        assert values == {lam}, f'--lam-schedule constant, --lam {lam:.4g}: {sorted(values)[:5]}'

@@ -11,17 +11,12 @@ ASKED += ['plain m interval', 'memorize a_train', 'memorize a_fresh', 'memorize 
 ASKED += ['memorize a_train - a_fresh interval', 'reg online', 'reg a_train - a_fresh interval']
 ASKED += ['grl lam after epoch 1', 'grl lam after epoch 10', 'grl online']
 ASKED += ['grl a_train - a_fresh interval']
+CHOICES = {'q1': ('memorization', 'capacity'), 'q2': ('m', 'specific', 'both', 'neither')}
+CHOICES |= {'q3': ('hidden', 'removed'), 'q4': ('hidden', 'removed')}
 
 
 def runs():
     return {name: R.run(6, name) for name in RUNS}
-
-
-def test_your_runs_land_where_the_reference_code_lands():
-    """Every number of every run within the range of 10 seeds: the code of exercises 1 to 5 does,
-    end to end, what the reference does."""
-    for name, (results, tap) in runs().items():
-        R.in_ranges(6, name, results, tap)
 
 
 def test_the_runs_move_as_their_options_say():
@@ -71,19 +66,9 @@ def test_your_readings_are_your_runs_numbers():
     R.compare(R.readings(6), ASKED, runs())
 
 
-def test_your_answers_follow_from_your_intervals():
-    """The rule: an effect is there when its 95% interval lies above 0."""
-    given, found = R.readings(6), runs()
-    plain, memorize = found['plain'][1], found['memorize'][1]
-    lit = [k for k, key in (('m', 'memorization'), ('specific', 'specific'))
-           if R.above(memorize[f'{key}_ci']) == 'above']  # fmt: skip
-    answers = {
-        'q1': (('memorization', 'capacity'), R.above(plain['memorization_ci']) == 'above'),
-        'q2': (('m', 'specific', 'both', 'neither'), None),
-        'q3': (('hidden', 'removed'), R.above(found['reg'][1]['specific_ci']) == 'above'),
-        'q4': (('hidden', 'removed'), R.above(found['grl'][1]['specific_ci']) == 'above'),
-    }
-    q2 = {0: 'neither', 2: 'both'}.get(len(lit)) or lit[0]
-    for q, (choices, first) in answers.items():
-        expected = q2 if q == 'q2' else choices[0] if first else choices[1]
-        R.answer(given, q, choices, expected)
+def test_every_answer_is_a_choice_with_a_line_why():
+    """Each answer is one of its choices and has a line why. Whether it is the right one is for
+    the grader (and your teacher) to say: decide it from your intervals by the README's rule."""
+    given = R.readings(6)
+    for q, choices in CHOICES.items():
+        R.choice_with_why(given, q, choices)
