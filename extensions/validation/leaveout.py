@@ -59,6 +59,8 @@ def spearman_exact(n, alpha=0.05):
     distribution (all n! orders, n ≤ 8; the normal approximation above): (the smallest |ρ| whose
     two-sided p is ≤ alpha, or None where no ρ reaches it; the p of |ρ| = 1). At n = 4 even
     |ρ| = 1 has p = 2/24; at n = 5, 2/120."""
+    if n < 3:  # one or two points order nothing
+        return None, 1.0
     if n > 8:
         critical = statistics.NormalDist().inv_cdf(1 - alpha / 2) / math.sqrt(n - 1)
         return critical, 2 / math.factorial(n)

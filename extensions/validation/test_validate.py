@@ -14,6 +14,8 @@ from conftest import markdown_tables_are_whole, run_train, without_timings
 import data
 from extensions.report.markdown import EQUALITY_WORDS
 from extensions.validation import capacity, feature_control, leaveout, train_half, validate
+from extensions.validation import pools as pools_lib
+from metrics import across_networks
 
 # n = 256 images per network, from a pool of 512; a shared head sees 256 samples against 2D = 128
 # at the penultimate tap
@@ -129,3 +131,31 @@ def test_without_half_it_is_train_py(tmp_path):
     plain = run_train(tmp_path / 'train', *args)
     halves = run_train(tmp_path / 'half', *args, main=train_half.main)
     assert without_timings(halves) == without_timings(plain)
+
+
+def test_spearman_exact_says_what_few_settings_can_show():
+    # n = 4: 24 orders, |ρ| = 1 in 2 of them: p = 1/12, nothing significant at 5%
+    assert leaveout.spearman_exact(4) == (None, pytest.approx(2 / 24))
+    # n = 5: only |ρ| = 1 (p = 2/120); n = 6, 7: Zar's (1972) critical values
+    assert leaveout.spearman_exact(5) == (pytest.approx(1.0), pytest.approx(2 / 120))
+    assert leaveout.spearman_exact(6)[0] == pytest.approx(0.886, abs=1e-3)
+    assert leaveout.spearman_exact(7)[0] == pytest.approx(0.786, abs=1e-3)
+    assert 'only a perfect ordering' in validate.rank_sentence(5)
+    assert 'no ρ can differ from 0' in validate.rank_sentence(4)
+
+
+def test_intervals_take_the_pool_as_the_unit():
+    """Two pools of two halves: each pool's value is its halves' mean, its error √(Σse²)/2; the
+    interval runs over the 2 pools (t with 1 degree of freedom), not over 4 networks."""
+    values, errors, pools = [0.01, 0.03, 0.05, 0.07], [0.02] * 4, [0, 0, 1, 1]
+    e = pools_lib.over_pools(values, errors, pools)
+    by_hand = across_networks([0.02, 0.06], [0.02 * 2**0.5 / 2] * 2)
+    assert e['ci'] == pytest.approx(by_hand['ci']) and e['n'] == 2 and e['pools'] == 2
+    assert e['networks'] == 4
+    as_networks = across_networks(values, errors)
+    assert e['ci'][1] - e['ci'][0] > as_networks['ci'][1] - as_networks['ci'][0]
+
+
+def test_the_positive_control_is_judged_per_network_with_the_chance_all_light_up():
+    lit = pools_lib.lit_per_network([[0.01, 0.2], [0.05, 0.3], [-0.01, 0.1]])
+    assert lit == {'above': 2, 'networks': 3, 'chance_all': pytest.approx(0.025**3)}
