@@ -48,9 +48,14 @@ def as_fast_as_one_pass(function, tensor, *args, times=20):
     (a sum over its last dimension, timed beside it, so a busy machine slows both): what the "no
     loop" of a README is for. A Python loop over the samples costs microseconds a sample, however
     it hides (a helper, map, a module loaded at run time); one tensor operation does not."""
-    function(tensor, *args)  # once untimed: first calls allocate
     one_pass = seconds(lambda: tensor.sum(-1))
-    took = seconds(function, tensor, *args)
+    took = math.inf
+    for _ in range(3):  # the best of three, but no second try for what is far too slow
+        start = time.perf_counter()
+        function(tensor, *args)
+        took = min(took, time.perf_counter() - start)
+        if took <= times * one_pass or took > 10 * times * one_pass:
+            break
     assert took <= times * one_pass, (
         f'{function.__qualname__} took {1e3 * took:.1f} ms on {tuple(tensor.shape)}, '
         f'{took / one_pass:.0f} passes over its memory ({1e3 * one_pass:.2f} ms each; at most '

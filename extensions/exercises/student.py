@@ -43,6 +43,7 @@ TEACHER_ONLY = [
     'extensions/exercises/test_student_copy.py',
     'extensions/exercises/test_mutants.py',
     'extensions/exercises/test_handout.py',
+    'extensions/exercises/conftest.py',  # the teacher's tests' fixtures
     'extensions/exercises/ranges.json',  # where correct code lands: the grader's
 ]
 # folders a copy leaves out: the autograder (its checks hold the answers) and the README's worked

@@ -14,8 +14,7 @@ import sys
 import pytest
 
 import plumbing
-import train
-from extensions.exercises import measurements, student
+from extensions.exercises import student
 
 CHECKS = [f'extensions/exercises/ex{n}/check_ex{n}.py' for n in range(1, 8)]
 
@@ -133,21 +132,6 @@ KEY = {
     6: {'q1': 'capacity', 'q2': 'specific', 'q3': 'hidden', 'q4': 'hidden'},
     7: {'q1': 'no', 'q2': 'the same sample, trained on and left out'},
 }
-
-
-@pytest.fixture(scope='module')
-def done_right(tmp_path_factory):
-    """The README's runs (seed 0) and readings written from them, as a student would."""
-    root = tmp_path_factory.mktemp('student-work')
-    for runs in measurements.RUNS.values():
-        for name, args in runs.items():
-            train.run(train.parse_args([*measurements.COMMON, *args, '--out', str(root / name)]))
-    for exercise in (6, 7):
-        check = importlib.import_module(f'extensions.exercises.ex{exercise}.check_ex{exercise}')
-        lines = [f'{name} = {reading(root, name)}' for name in check.ASKED]
-        lines += [f'{q} = {a}\n{q} why = read from the intervals' for q, a in KEY[exercise].items()]
-        (root / f'ex{exercise}.txt').write_text('\n'.join(lines) + '\n')
-    return root
 
 
 def reading(root, name):

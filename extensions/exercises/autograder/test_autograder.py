@@ -17,7 +17,6 @@ import zipfile
 import pytest
 
 import plumbing
-import train
 from extensions.exercises import measurements, student, test_mutants
 from extensions.exercises.autograder import bundle, grade
 
@@ -93,9 +92,11 @@ def test_the_points_table_names_every_check_item_and_nothing_else():
                     found |= {(n, by, node.name + (f'[{i}]' if i else '')) for i in ids}
     table = grade.points()
     assert set(table) == found
-    assert all(
-        v in ('visible', 'hidden', 'after_due_date', 'after_published') for _, v in table.values()
-    )
+    visibilities = ('visible', 'hidden', 'after_due_date', 'after_published')
+    assert all(v in visibilities for _, v in table.values())
+    total = sum(points for points, _ in table.values())
+    teacher = open(os.path.join(student.ROOT, 'extensions/exercises/TEACHER.md')).read()
+    assert f'{total:g} points in all as shipped' in teacher, total
 
 
 def test_the_bundle_holds_gradescopes_files_and_the_grader(graders):
@@ -112,7 +113,7 @@ def test_the_bundle_holds_gradescopes_files_and_the_grader(graders):
 # --- submissions ---------------------------------------------------------------------------------
 
 
-def test_a_blank_copy_with_cheats_and_copied_runs_scores_nothing(graders, tmp_path, reference_runs):
+def test_a_blank_copy_with_cheats_and_copied_runs_scores_nothing(graders, tmp_path, done_right):
     """The blank copy, plus what passed the local checks before: a conftest.py that passes every
     test, an edited check, pytest addopts, a Makefile edit; and the reference's runs, copied in
     with their `code` rewritten to this copy's, and readings written from them. The grader takes
@@ -132,14 +133,12 @@ def test_a_blank_copy_with_cheats_and_copied_runs_scores_nothing(graders, tmp_pa
     forged = json.loads(subprocess.check_output([sys.executable, '-c', said], cwd=copy))
     for name in measurements.RUNS[6] | measurements.RUNS[7]:
         for file in ('results.json', 'probe.json'):
-            made = plumbing.read_json(reference_runs / name / file)
+            made = plumbing.read_json(done_right / name / file)
             made |= {k: forged[k] for k in ('code', 'code_parts')}  # this copy's, as it claims
             (copy / 'runs' / name).mkdir(parents=True, exist_ok=True)
             plumbing.write_json(str(copy / 'runs' / name / file), made)
     for n in (6, 7):
-        shutil.copy(
-            reference_runs / f'ex{n}.txt', copy / f'extensions/exercises/ex{n}/readings.txt'
-        )
+        shutil.copy(done_right / f'ex{n}.txt', copy / f'extensions/exercises/ex{n}/readings.txt')
     scores, results = autograde(graders['all'], copy)
     assert results['score'] == 0, [t['name'] for t in results['tests'] if t['score']]
     assert set(scores) == set(student.EXERCISES)
@@ -246,18 +245,6 @@ def train_runs(root, threads=None):
             command = [sys.executable, 'train.py', *measurements.COMMON, *args]
             command += ['--out', str(root / name)]
             subprocess.run(command, cwd=student.ROOT, env=env, check=True, capture_output=True)
-    for exercise in (6, 7):
-        write_readings(root, exercise)
-    return root
-
-
-@pytest.fixture(scope='module')
-def reference_runs(tmp_path_factory):
-    """The reference's runs, trained in this process (as test_student_copy's), and readings."""
-    root = tmp_path_factory.mktemp('reference-runs')
-    for runs in measurements.RUNS.values():
-        for name, args in runs.items():
-            train.run(train.parse_args([*measurements.COMMON, *args, '--out', str(root / name)]))
     for exercise in (6, 7):
         write_readings(root, exercise)
     return root
