@@ -94,42 +94,32 @@ def test_the_copy_passes_make_lint(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_a_run_in_a_copy_says_nothing_of_git(tmp_path):
+@pytest.fixture
+def plumbing_of(monkeypatch):
+    """plumbing as it sees another folder's code (its git, its core files)."""
+
+    def at(folder):
+        monkeypatch.setattr(plumbing, 'HERE', str(folder))
+        plumbing.code_parts.cache_clear()
+        return plumbing
+
+    yield at
+    monkeypatch.undo()
+    plumbing.code_parts.cache_clear()
+
+
+def test_a_copy_says_nothing_of_git(tmp_path, plumbing_of, capfd):
     """Even inside another repository (a student's home under git): the copy is not a checkout of
-    its own, so its runs record the commit 'none', quietly."""
+    its own, so its runs record the commit 'none', and git prints nothing (the slow test below
+    runs training in a copy and reads its stderr)."""
     subprocess.run(['git', 'init', '-q', str(tmp_path)], check=True)
-    copy = tmp_path / 'copy'
-    student.make_copy(str(copy), [7])  # nothing blanked: a run works
-    tiny = [*measurements.COMMON, '--subset', '64', '--test-subset', '64', '--epochs', '1']
-    argv = [sys.executable, 'train.py', *tiny, '--no-probe', '--out', 'runs/tiny']
-    done = subprocess.run(argv, cwd=copy, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert not re.search(r'error|fatal|HEAD', done.stderr, re.I), done.stderr
-    assert json.loads((copy / 'runs' / 'tiny' / 'results.json').read_text())['commit'] == 'none'
-
-
-def test_the_ranges_are_clipped_and_the_teachers_table_is_ranges_json():
-    ranges = plumbing.read_json(os.path.join(ROOT, 'extensions', 'exercises', 'ranges.json'))
-    for exercise, runs in ranges.items():
-        for name, numbers in runs.items() if exercise != 'how' else ():
-            for key, r in numbers.items():
-                bounds = measurements.BOUNDS.get(key, (0.0, 1.0))
-                assert r == measurements.summary(r['values']), (exercise, name, key)
-                lo, hi = measurements.accepted(r, key, len(measurements.KEYS))
-                assert bounds[0] <= lo <= hi <= bounds[1], (exercise, name, key, lo, hi)
-    with open(os.path.join(ROOT, 'extensions', 'exercises', 'TEACHER.md')) as f:
-        assert measurements.table(ranges) in f.read()
+    student.make_copy(str(tmp_path / 'copy'), [7])
+    capfd.readouterr()
+    assert plumbing_of(tmp_path / 'copy').commit() == 'none'
+    assert capfd.readouterr() == ('', '')
 
 
 # --- exercises 4, 5 and 6 in order: writing 5 leaves 4's runs valid ------------------------------
-
-SAME = """
-import json, sys
-import plumbing
-made, configs = json.load(sys.stdin)
-print(json.dumps([[plumbing.same_code(made, c), plumbing.finished('runs/x', {**made, 'config': c})]
-                  for c in configs]))
-"""
 
 
 def exercise_configs():
@@ -140,32 +130,25 @@ def exercise_configs():
     }
 
 
-def test_writing_exercise_5_leaves_the_runs_of_exercise_4_valid(tmp_path):
+def test_writing_exercise_5_leaves_the_runs_of_exercise_4_valid(tmp_path, plumbing_of):
     """The code's identity as exercise 4's runs record it (exercise 5 blank), then exercise 5
     written: plain, memorize and grl, which never call the output regularizer, are the same code;
     reg is not, and neither is any run once the file changes outside the function."""
     copy = tmp_path / 'copy'
     student.make_copy(str(copy), [5])
-    python = [sys.executable, '-c']
-    identity = 'import json, plumbing; print(json.dumps(plumbing.identity()))'
-    made = json.loads(subprocess.run([*python, identity], cwd=copy, capture_output=True).stdout)
+    made = plumbing_of(copy).identity()
     configs = exercise_configs()
     shutil.copy(os.path.join(ROOT, 'regularizer.py'), copy / 'regularizer.py')  # exercise 5
-
-    def judged():
-        given = json.dumps([made, list(configs.values())])
-        done = subprocess.run(
-            [*python, SAME], cwd=copy, input=given, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return dict(zip(configs, json.loads(done.stdout), strict=True))
-
-    for name, (same, said) in judged().items():
+    now = plumbing_of(copy)
+    assert now.code_fingerprint() != made['code']
+    for name, config in configs.items():
+        same, said = now.same_code(made, config), now.finished('runs/x', {**made, 'config': config})
         assert same == (name != 'reg'), (name, said)
         assert ('nothing to do' in said) == same and ('other code' in said) != same, said
     with open(copy / 'regularizer.py', 'a') as f:
         f.write('\nEDITED = True  # outside the function: every run ran this file\n')
-    assert not any(same for same, _ in judged().values())
+    now = plumbing_of(copy)
+    assert not any(now.same_code(made, config) for config in configs.values())
 
 
 def test_a_run_calls_the_output_regularizer_only_under_unlearn_reg(tmp_path, monkeypatch):
@@ -243,6 +226,9 @@ def test_a_student_who_follows_exercises_4_5_and_6_in_order_never_has_a_run_refu
     five = shell(f'bash {tmp_path / "ex5.sh"}', copy)
     assert five.returncode == 0, five.stdout + five.stderr
     (tmp_path / 'ex6.sh').write_text(ex[6])
+    for done in (four, five):  # the runs say nothing of git, and record no commit
+        assert not re.search(r'error|fatal|HEAD', done.stderr, re.I), done.stderr
+    assert plumbing.read_json(copy / 'runs' / 'reg' / 'results.json')['commit'] == 'none'
     six = shell(f'zsh {tmp_path / "ex6.sh"}', copy)
     assert six.returncode == 0 and 'other code' not in six.stdout, six.stdout
     assert six.stdout.count('finished, nothing to do') == 4, six.stdout
