@@ -640,7 +640,8 @@ def versus_cells(versus):
         return ['—', '—', '—']
     cells = [tau_cell({'tau': versus['diff'], 'ci': versus['ci']})]
     cells.append(tau_cell({'tau': versus['diff'], 'ci': versus['ci_holm']}))
-    return cells + [f'{versus["p_holm"]:.3f}']
+    p = versus['p_holm']  # a bootstrap p of 0: no resample on the other side of 0
+    return cells + [f'{p:.3f}' if p >= 0.001 else '< 0.001']
 
 
 def budget_note(networks):
