@@ -14,10 +14,13 @@ its own (make install) or uses one named by PYTHON=, so it works wherever it is 
 
 import argparse
 import ast
+import importlib
 import json
 import os
 import shutil
 import subprocess
+
+from extensions.exercises import rules
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # exercise: the (file, function) pairs whose bodies the student writes
@@ -78,7 +81,7 @@ def find(tree, qualname):
     return next(n for n in nodes if isinstance(n, ast.FunctionDef) and n.name == name)
 
 
-def blank(source, qualname, exercise):
+def blank(source, qualname, exercise, message=None):
     """source with the body of `qualname` (after its docstring) replaced by a raise, laid out as
     ruff format lays it out (one line, or the message on a line of its own past 100 columns)."""
     node = find(ast.parse(source), qualname)
@@ -87,7 +90,11 @@ def blank(source, qualname, exercise):
     first, last = body[0].lineno - 1, node.end_lineno  # 0-based start, 1-based end
     indent = ' ' * body[0].col_offset
     message = (
-        f"'exercise {exercise}: write {qualname} (extensions/exercises/ex{exercise}/README.md)'"
+        repr(message)
+        if message
+        else (
+            f"'exercise {exercise}: write {qualname} (extensions/exercises/ex{exercise}/README.md)'"
+        )
     )
     raise_ = [f'{indent}raise NotImplementedError({message})']
     if len(raise_[0]) > 100:
@@ -118,10 +125,28 @@ def make_copy(target, exercises=EXERCISES):
             with open(full, 'w') as fh:
                 fh.write(source)
             blanked.append(f'{path}:{qualname}')
+    store_references(target)
     with open(os.path.join(target, HANDED_OUT), 'w') as fh:
         json.dump({'exercises': sorted(exercises), 'blanked': blanked}, fh, indent=1)
         fh.write('\n')
     return blanked
+
+
+def store_references(target):
+    """The checks' reference values, stored in the copy on the points its checks draw, and the
+    formulas that made them blanked in its checks (rules.py says why)."""
+    stored = os.path.join(target, os.path.relpath(rules.STORED, ROOT))
+    for exercise, functions in rules.REFERENCES.items():
+        check = importlib.import_module(f'extensions.exercises.ex{exercise}.check_ex{exercise}')
+        rules.record(exercise, check, stored)
+        path = os.path.join(
+            target, 'extensions', 'exercises', f'ex{exercise}', f'check_ex{exercise}.py'
+        )
+        for qualname in functions:
+            with open(path) as fh:
+                source = blank(fh.read(), qualname, exercise, "the reference is the teacher's")
+            with open(path, 'w') as fh:
+                fh.write(source)
 
 
 def exercise_list(text):

@@ -12,9 +12,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import plumbing
-from extensions.exercises import student
+from extensions.exercises import rules, student
 
 CHECKS = [f'extensions/exercises/ex{n}/check_ex{n}.py' for n in range(1, 8)]
 
@@ -60,6 +61,28 @@ def test_the_copy_holds_no_answer(copy):
                 text = open(os.path.join(folder, name), errors='ignore').read()
                 found = [line for line in answers if line in text]
                 assert not found, (os.path.join(folder, name), found[0])
+
+
+def test_the_copys_checks_hold_no_formula_and_pass_the_reference_on_stored_values(tmp_path):
+    """In a copy the checks' formulas (rules.REFERENCES) are blanked and their values stored on
+    the points the checks draw there: checks 2, 4 and 5 pass a copy of the reference's code."""
+    filled = tmp_path / 'filled'
+    student.make_copy(str(filled), exercises=[])
+    for exercise, functions in rules.REFERENCES.items():
+        path = filled / f'extensions/exercises/ex{exercise}/check_ex{exercise}.py'
+        for qualname in functions:
+            node = student.find(ast.parse(path.read_text()), qualname)
+            assert isinstance(node.body[-1], ast.Raise) and len(node.body) <= 2, qualname
+    checks = [f'extensions/exercises/ex{n}/check_ex{n}.py' for n in rules.REFERENCES]
+    out = pytest_in(filled, *checks)
+    assert ' passed' in out and 'failed' not in out and 'error' not in out, out[-2000:]
+
+
+def test_the_teachers_checks_draw_their_points_afresh():
+    rules.draws('a test')
+    first = torch.rand(3)
+    rules.draws('a test')
+    assert not torch.equal(first, torch.rand(3))
 
 
 def test_the_copys_git_keeps_the_runs_numbers_not_their_checkpoints(copy, tmp_path):

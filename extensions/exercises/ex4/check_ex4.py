@@ -8,12 +8,17 @@ import torch
 
 import regularizer
 import train
-from extensions.exercises.rules import imports_no_check
+from extensions.exercises.rules import draws, imports_no_check, reference
 
 
 def test_the_functions_are_your_own():
     for f in (regularizer.GradReverse.backward, regularizer.head_input, train.lam_at):
         imports_no_check(f)
+
+
+def dann_ramp(p, lam):
+    """λ_p = λ (2 / (1 + exp(-10 p)) - 1), at every p of a tensor."""
+    return lam * (2 / (1 + torch.exp(-10 * p)) - 1)
 
 
 def plain_gradient(z, w):
@@ -25,6 +30,7 @@ def test_reversal_is_the_identity_forward_and_minus_lambda_backward():
     """GRL_λ(z) = z forward; the gradient reaching z is -λ times the plain one: the sign and the
     scale, for λ = 0, small, 1, large and one drawn afresh, as a float and as a tensor (train.py's),
     in float64 (exactly) and in float32, the dtype training uses (to float32's precision)."""
+    draws('ex4.reversal')
     for dtype, tol in ((torch.float64, 1e-14), (torch.float32, 1e-6)):
         z = torch.randn(5, 7, dtype=dtype, requires_grad=True)
         w = torch.randn(7, 3, dtype=dtype)
@@ -44,7 +50,7 @@ def test_reversal_is_the_identity_forward_and_minus_lambda_backward():
 
 def test_what_a_head_reads_in_each_mode():
     """sg(z) sends no gradient to f; GRL_λ(z) sends -λ times it; --memorize sends it as it is."""
-    torch.manual_seed(1)
+    draws('ex4.reads')
     z = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, dtype=torch.float64)
     plain = plain_gradient(z, w)
@@ -71,16 +77,17 @@ def test_the_dann_ramp_and_the_constant_schedule():
     """λ_p = λ (2 / (1 + exp(-10 p)) - 1) (Ganin & Lempitsky 2015) at the ends of training and at
     200 points drawn afresh on every run (no fixed grid to be exact on), and `constant` is λ
     throughout."""
-    points = [0.0, 1.0, *torch.rand(200, dtype=torch.float64).tolist()]
+    draws('ex4.ramp')
+    points = torch.cat([torch.tensor([0.0, 1.0], dtype=torch.float64), torch.rand(200).double()])
     for lam in (3.0, 0.5, float(torch.empty(1).uniform_(0.01, 10))):
         cfg = SimpleNamespace(lam=lam, lam_schedule='dann')
-        for p in points:
-            expected = lam * (2 / (1 + math.exp(-10 * p)) - 1)
+        ramp = reference(dann_ramp, points, lam).tolist()
+        for p, expected in zip(points.tolist(), ramp, strict=True):
             got = float(train.lam_at(p, cfg))
             assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (
                 f'--lam-schedule dann, --lam {lam:.4g}, p = {p:.6f}: λ = {got:.9f}, '
                 f'not {expected:.9f}'
             )
         cfg.lam_schedule = 'constant'
-        values = {float(train.lam_at(p, cfg)) for p in points}
+        values = {float(train.lam_at(p, cfg)) for p in points.tolist()}
         assert values == {lam}, f'--lam-schedule constant, --lam {lam:.4g}: {sorted(values)[:5]}'
