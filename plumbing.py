@@ -278,13 +278,15 @@ def t_quantile(df, p=0.975):
 
 
 def refuse_other_run(stored, config, what):
-    """Refuse an existing folder that holds a run of another config, naming what differs."""
-    old, new = ({k: v for k, v in c.items() if k not in PLACE_OPTIONS} for c in (stored, config))
-    if old != new:
-        diff = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
-        shown = ', '.join(f'--{k.replace("_", "-")} {old.get(k)} -> {new.get(k)}' for k in diff)
+    """Refuse an existing folder that holds a run of another config, naming what differs. An
+    option the stored run lacks was added since; read as None (off), it is what that run did."""
+    keys = (stored.keys() | config.keys()) - set(PLACE_OPTIONS)
+    diff = [k for k in sorted(keys) if stored.get(k) != config.get(k)]
+    if diff:
+        shown = [f'--{k.replace("_", "-")} {stored.get(k)} -> {config.get(k)}' for k in diff]
         raise Refused(
-            f'--out {config["out"]} holds {what} of a different run ({shown}); use another --out'
+            f'--out {config["out"]} holds {what} of a different run ({", ".join(shown)}); '
+            'use another --out'
         )
 
 

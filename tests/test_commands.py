@@ -82,18 +82,11 @@ def test_every_block_parses(path, index, block, shell, tmp_path):
     assert done.returncode == 0, (path, index, done.stderr)
 
 
-# blocks whose comments are still to move out (README.md's "Two commands": another section's owner)
-COMMENTED = ('make cifar10',)
-
-
 @pytest.mark.parametrize('path, index, block', ALL, ids=IDS)
 def test_no_block_has_a_comment(path, index, block):
     """Pasted into interactive zsh (macOS's Terminal), `# ...` is no comment unless the user set
     interactive_comments: make gets '#' and the words after it as targets. Say it outside."""
     commented = [line for line in block.split('\n') if re.search(r'(^|\s)#', line)]
-    if block.startswith(COMMENTED):
-        assert commented, f'{path}: its comments are gone: take it out of COMMENTED'
-        pytest.xfail('a comment in a block of another section, reported to its owner')
     assert not commented, (path, commented)
 
 

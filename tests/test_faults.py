@@ -110,6 +110,14 @@ def test_corrupt_dataset(tmp_path, capsys):
     )
 
 
+def test_a_run_made_before_an_option_existed_is_that_option_off():
+    """A stored config without a later option (None: off) is the same run; a value is not."""
+    now = {'lr': 0.1, 'stop_at_loss': None, 'out': 'a'}
+    plumbing.refuse_other_run({'lr': 0.1, 'out': 'b'}, now, 'a checkpoint')
+    with pytest.raises(plumbing.Refused, match=r'--stop-at-loss None -> 0.1'):
+        plumbing.refuse_other_run({'lr': 0.1, 'out': 'b'}, now | {'stop_at_loss': 0.1}, 'x')
+
+
 def test_checkpoint_of_another_run_is_refused(tmp_path, capsys):
     train.main([*TINY, '--epochs', '1', '--out', str(tmp_path)])
     os.remove(tmp_path / 'results.json')
