@@ -27,8 +27,12 @@ import plumbing
 from extensions.exercises import measurements, student
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXERCISES = os.path.dirname(HERE)
 TIMEOUT = 900  # seconds for one exercise's checks or one rerun: a student's loop that never ends
+RUN_FILES = ('results.json', 'probe.json')
+# A measurement exercise's items count only when the grader's reruns confirm the submitted runs:
+# readings and answers that agree with runs the submitted code does not make are worth nothing.
+VERIFIED = ('grade', 'test_your_runs_agree_with_the_graders_reruns')
+UNVERIFIED = "not counted: your runs are not confirmed by the grader's reruns of your code"
 
 
 def graded():
@@ -51,10 +55,9 @@ def points():
 
 
 def student_files(exercises):
-    """What a submission may change: the files holding the functions of the code exercises, the
-    script of exercise 1, the readings of the measurement exercises."""
+    """What a submission may change: the files holding the functions of the code exercises and
+    the readings of the measurement exercises (the runs come beside them, run_names)."""
     found = {path for n in exercises for path, _ in student.BLANKS.get(n, [])}
-    found |= {'extensions/exercises/ex1/redraw.py'} if 1 in exercises else set()
     return sorted(found | {f'extensions/exercises/ex{n}/readings.txt' for n in exercises if n > 5})
 
 
@@ -73,8 +76,8 @@ def top(submission):
 
 
 def make_work_copy(work, exercises, submission):
-    """The reference, blanked where this bundle grades, with the submission's own files on top;
-    returns the files taken from the submission."""
+    """The reference, blanked where this bundle grades, with the submission's own files on top (a
+    file it lacks stays blank, a readings file an empty template); returns what it took."""
     blanked = {n: student.BLANKS[n] for n in exercises if n in student.BLANKS}
     for path in student.files(student.ROOT):
         os.makedirs(os.path.dirname(os.path.join(work, path)) or work, exist_ok=True)
@@ -85,10 +88,6 @@ def make_work_copy(work, exercises, submission):
                 source = student.blank(f.read(), qualname, n)
             with open(os.path.join(work, path), 'w') as f:
                 f.write(source)
-    for n in exercises:  # an unfilled template unless the student filled it
-        template = os.path.join(EXERCISES, f'ex{n}', 'readings.txt')
-        if n > 5:
-            shutil.copy2(template, os.path.join(work, 'extensions', 'exercises', f'ex{n}'))
     taken = []
     wanted = student_files(exercises) + [
         f'runs/{name}/{file}' for name in run_names(exercises) for file in RUN_FILES
@@ -100,13 +99,6 @@ def make_work_copy(work, exercises, submission):
             shutil.copyfile(source, os.path.join(work, path))
             taken.append(path)
     return taken
-
-
-RUN_FILES = ('results.json', 'probe.json')
-# A measurement exercise's items count only when the grader's reruns confirm the submitted runs:
-# readings and answers that agree with runs the submitted code does not make are worth nothing.
-VERIFIED = ('grade', 'test_your_runs_agree_with_the_graders_reruns')
-UNVERIFIED = "not counted: your runs are not confirmed by the grader's reruns of your code"
 
 
 def rerun(work, exercises, folder):
@@ -126,30 +118,49 @@ def rerun(work, exercises, folder):
                     log.write(f'\nthe grader stopped this run after {TIMEOUT} s\n')
 
 
-def run_checks(work, n, junit, env):
-    """Exercise n's items: {(by, item): (passed, what the student reads)}."""
-    files = [f'extensions/exercises/ex{n}/check_ex{n}.py']
-    if n > 5:
-        files.append(f'extensions/exercises/autograder/grade_ex{n}.py')
+def check_files(exercises):
+    """The checks of these exercises: each one's check_exN.py, and the grader's own for 6 and 7."""
+    files = [f'extensions/exercises/ex{n}/check_ex{n}.py' for n in exercises]
+    return files + [f'extensions/exercises/autograder/grade_ex{n}.py' for n in exercises if n > 5]
+
+
+def run_pytest(work, files, junit, env, timeout):
+    """The items of `files`: {(exercise, 'check' or 'grade', item): (passed, what the student
+    reads)}, and what pytest said; None for the items if it ran past `timeout`."""
     command = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-o', 'addopts=']
     command += ['-c', os.path.join(work, 'pyproject.toml'), '--rootdir', work]
     command += ['--junitxml', junit, '--tb=short', *files]
     try:
         done = subprocess.run(
-            command, cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT
+            command, cwd=work, env=env, capture_output=True, text=True, timeout=timeout
         )
-        said = done.stdout + done.stderr
     except subprocess.TimeoutExpired:
-        said = f'the check of exercise {n} ran past {TIMEOUT} s (a loop that does not end?)'
-    if not os.path.exists(junit):
-        return {}, said
+        return None, f'the checks ran past {timeout} s (a loop that does not end?)'
     outcomes = {}
-    for case in ET.parse(junit).iter('testcase'):
-        by = 'grade' if case.get('classname', '').endswith(f'grade_ex{n}') else 'check'
+    for case in ET.parse(junit).iter('testcase') if os.path.exists(junit) else ():
+        module = case.get('classname', '').rsplit('.', 1)[-1]  # check_ex6 or grade_ex6
+        by, n = module.split('_ex')
         failure = next((c for c in case if c.tag in ('failure', 'error', 'skipped')), None)
         message = 'passed' if failure is None else failure.get('message') or failure.text or ''
-        outcomes[by, case.get('name')] = (failure is None, message.strip())
-    return outcomes, said
+        outcomes[int(n), by, case.get('name')] = (failure is None, message.strip())
+    return outcomes, done.stdout + done.stderr
+
+
+def run_checks(work, exercises, folder, env):
+    """Every graded item in one pytest process (one start of torch); where that runs past its
+    time, each exercise in a process of its own, so that a loop that does not end costs only its
+    own exercise. Returns the items and, per exercise, the last line pytest said."""
+    outcomes, said = run_pytest(
+        work, check_files(exercises), os.path.join(folder, 'all.xml'), env, TIMEOUT
+    )
+    if outcomes is not None:
+        return outcomes, {n: said for n in exercises}
+    outcomes, last = {}, {}
+    for n in exercises:
+        junit = os.path.join(folder, f'ex{n}.xml')
+        found, last[n] = run_pytest(work, check_files([n]), junit, env, TIMEOUT)
+        outcomes |= found or {}
+    return outcomes, last
 
 
 def grade(root):
@@ -165,15 +176,15 @@ def grade(root):
         env |= {'GRADER_RERUNS': os.path.join(tmp, 'reruns'), 'PYTHONDONTWRITEBYTECODE': '1'}
         if any(n > 5 for n in exercises):
             rerun(work, exercises, env['GRADER_RERUNS'])
+        outcomes, said = run_checks(work, exercises, tmp, env)
         for n in exercises:
-            outcomes, said = run_checks(work, n, os.path.join(tmp, f'ex{n}.xml'), env)
             items = [(by, item) for (ex, by, item) in table if ex == n]
-            verified = outcomes.get(VERIFIED, (False,))[0] or n < 6
+            verified = outcomes.get((n, *VERIFIED), (False,))[0] or n < 6
             for number, (by, item) in enumerate(items, 1):
                 value, visibility = table[n, by, item]
-                passed, message = outcomes.get((by, item), (False, ''))
-                if (by, item) not in outcomes:  # not collected: the check did not get that far
-                    message = 'not run: ' + (said.strip().splitlines() or ['no output'])[-1]
+                passed, message = outcomes.get((n, by, item), (False, ''))
+                if (n, by, item) not in outcomes:  # not collected: the check got no further
+                    message = 'not run: ' + (said[n].strip().splitlines() or ['no output'])[-1]
                 elif passed and not verified:
                     passed, message = False, UNVERIFIED
                 tests.append(

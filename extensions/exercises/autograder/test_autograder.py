@@ -172,8 +172,8 @@ def mutant_source(source, qualname, wrong):
 
 
 def rounds():
-    """The 25 wrong versions in rounds of one per exercise: the checks of 1 to 5 read only their
-    own exercise's functions, so one submission grades five wrong versions at once."""
+    """The wrong versions of test_mutants.py in rounds of one per exercise: the checks of 1 to 5
+    read only their own exercise's functions, so one submission grades five at once."""
     per_exercise = {}
     for mutant in test_mutants.MUTANTS:
         per_exercise.setdefault(mutant[0], []).append(mutant)
