@@ -1,4 +1,4 @@
-"""The exercises' tests share one set of the README's runs (seed 0, trained once a session):
+"""The exercises' tests share one set of the exercises' runs (seed 1, trained once a session):
 test_student_copy.py and autograder/test_autograder.py. Teacher's only: no student copy holds it."""
 
 import importlib
@@ -12,7 +12,7 @@ from extensions.exercises.test_student_copy import KEY, reading
 
 @pytest.fixture(scope='session')
 def done_right(tmp_path_factory):
-    """The README's runs (seed 0) and readings written from them, as a student would."""
+    """The exercises' runs (seed 1) and readings written from them, as a student would."""
     root = tmp_path_factory.mktemp('student-work')
     for runs in measurements.RUNS.values():
         for name, args in runs.items():

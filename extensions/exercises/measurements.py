@@ -36,6 +36,10 @@ COMMON = ['--dataset', 'fake', '--fake-like', 'fashion-mnist', '--subset', '512'
 COMMON += ['--test-subset', '512']
 COMMON += ['--batch-size', '64', '--lr', '0.1', '--weight-decay', '0', '--no-augment']
 COMMON += ['--rlp-head', 'shared', '--device', 'cpu']
+# the exercises' seed: not the README's worked example (seed 0), whose printed numbers would answer
+# the capstone; seed N is both --seed and --label-seed (initialization, order, labels, images)
+SEED = 1
+COMMON += ['--seed', str(SEED), '--label-seed', str(SEED)]
 RUNS = {
     6: {
         'plain': ['--epochs', '10'],
@@ -54,7 +58,8 @@ KEYS += ('memorization', 'specific')
 def numbers(exercise, name, seed, root):
     """Train one run of an exercise (seed also draws the labels) and read its numbers."""
     out = os.path.join(root, f'ex{exercise}-{name}-seed{seed}')
-    args = [*COMMON, *RUNS[exercise][name], '--seed', str(seed), '--label-seed', str(seed)]
+    seeded = ['--seed', str(seed), '--label-seed', str(seed)]  # after COMMON's: the last counts
+    args = [*COMMON, *RUNS[exercise][name], *seeded]
     results = train.run(train.parse_args([*args, '--out', out]))
     with open(os.path.join(out, 'probe.json')) as f:
         tap = json.load(f)['taps']['penultimate']
@@ -103,15 +108,15 @@ def table(ranges):
     def pc(x):
         return f'{100 * x:.1f}'.replace('-', '−')
 
-    rows = ['| exercise | run | number | seed 0 | mean ± sd (10 seeds) | min – max | accepted |']
-    rows[0] += ' tolerance |'
+    rows = [f'| exercise | run | number | seed {SEED} | mean ± sd (10 seeds) | min – max |']
+    rows[0] += ' accepted | tolerance |'
     rows += ['| --- | --- | --- | --- | --- | --- | --- | --- |']
     for exercise, name, keys in TABLE:
         r = ranges[str(exercise)][name]
         for key in keys:
             lo, hi = accepted(r[key], key, len(KEYS))
             within = tolerance(r[key], len(RUNS[exercise]) * len(KEYS))
-            cells = [str(exercise), name, names.get(key, key), pc(r[key]['values'][0])]
+            cells = [str(exercise), name, names.get(key, key), pc(r[key]['values'][SEED])]
             cells += [f'{pc(r[key]["mean"])} ± {pc(r[key]["sd"])}']
             cells += [f'{pc(r[key]["min"])} – {pc(r[key]["max"])}', f'{pc(lo)} – {pc(hi)}']
             rows.append('| ' + ' | '.join([*cells, f'± {pc(within)}']) + ' |')

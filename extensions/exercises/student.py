@@ -50,7 +50,7 @@ TEACHER_ONLY = [
     'extensions/exercises/ranges.json',  # where correct code lands: the grader's
 ]
 # folders a copy leaves out: the autograder (its checks hold the answers) and the README's worked
-# example's runs (the capstone's numbers at seed 0)
+# example's runs (seed 0: the exercises ask about seed 1)
 TEACHER_ONLY_FOLDERS = ('extensions/exercises/autograder/', 'example/worked/')
 # a copy's git keeps the runs' numbers (a submission carries them; the grader reruns them), not
 # their checkpoints

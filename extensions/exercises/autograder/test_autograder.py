@@ -238,7 +238,7 @@ def write_readings(root, exercise):
 
 
 def train_runs(root, threads=None):
-    """The README's runs of exercises 6 and 7 (seed 0), in a process of their own."""
+    """The runs of exercises 6 and 7 (their seed, 1), in a process of their own."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
     for runs in measurements.RUNS.values():
         for name, args in runs.items():
