@@ -138,7 +138,7 @@ def store_references(target):
     stored = os.path.join(target, os.path.relpath(rules.STORED, ROOT))
     for exercise, functions in rules.REFERENCES.items():
         check = importlib.import_module(f'extensions.exercises.ex{exercise}.check_ex{exercise}')
-        rules.record(exercise, check, stored)
+        rules.record(check, stored)
         path = os.path.join(
             target, 'extensions', 'exercises', f'ex{exercise}', f'check_ex{exercise}.py'
         )
