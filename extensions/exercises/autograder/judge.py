@@ -19,7 +19,10 @@ def rerun(name):
     paths = [os.path.join(folder, f) for f in ('results.json', 'probe.json')]
     if not all(os.path.exists(p) for p in paths):
         log = os.path.join(os.environ['GRADER_RERUNS'], f'{name}.log')
-        said = open(log).read().strip().splitlines()[-6:] if os.path.exists(log) else []
+        said = []
+        if os.path.exists(log):
+            with open(log) as f:
+                said = f.read().strip().splitlines()[-6:]
         raise AssertionError(
             f'the grader could not rerun "{name}" from your code:\n' + '\n'.join(said)
         )

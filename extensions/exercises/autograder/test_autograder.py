@@ -1,10 +1,11 @@
 """The autograder as Gradescope runs it: the bundle built, unpacked into a temporary
 $AUTOGRADER_ROOT, and run_autograder run on submissions made here: the reference, the blank copy,
-the 25 wrong versions of test_mutants.py, a copy with cheats (a conftest.py that passes every test,
+the wrong versions of test_mutants.py, a copy with cheats (a conftest.py that passes every test,
 an edited check, pytest addopts, a Makefile edit), runs copied from the reference into a blank copy
 with their `code` rewritten, and honest runs made with another number of CPU threads."""
 
 import ast
+import importlib
 import inspect
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 import plumbing
 from extensions.exercises import measurements, student, test_mutants
 from extensions.exercises.autograder import bundle, grade
+from extensions.exercises.test_student_copy import reading
 
 
 def unpack(zip_path, root):
@@ -210,9 +212,7 @@ def test_every_wrong_version_scores_less_than_full(graders, tmp_path, round_):
 def write_readings(root, exercise):
     """Readings as a student writes them from the printed numbers, and the answers the runs'
     intervals give by the README's rule (an effect is there when its interval lies above 0)."""
-    from extensions.exercises.test_student_copy import reading
-
-    check = __import__(f'extensions.exercises.ex{exercise}.check_ex{exercise}', fromlist=['x'])
+    check = importlib.import_module(f'extensions.exercises.ex{exercise}.check_ex{exercise}')
     taps = {
         name: plumbing.read_json(root / name / 'probe.json')['taps']['penultimate']
         for name in measurements.RUNS[exercise]
